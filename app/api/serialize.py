@@ -1,0 +1,88 @@
+"""JSON shapes of the API's resources (the contract in DESIGN.md §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.cases.models import CaseEvent, MediationCase
+from app.cases.service import DEADLINE_KEYS, open_incidents
+from app.org.models import User
+from app.tasks.models import HumanTask
+from app.timeutil import local_iso
+
+
+def case_overdue(case: MediationCase) -> bool:
+    """A case is overdue when an open case has passed a deadline of a stage it has not finished."""
+    if case.status != "open":
+        return False
+    now = clock.now()
+    return any(getattr(case, f"deadline_{k}") is not None and getattr(case, f"deadline_{k}") < now
+               for k in DEADLINE_KEYS)
+
+
+def case_summary(case: MediationCase) -> dict[str, Any]:
+    return {
+        "case_no": case.case_no,
+        "title": case.title,
+        "status": str(case.status),
+        "stage": case.stage,
+        "level": case.level,
+        "category": case.category,
+        "urgency": case.urgency,
+        "channel": case.channel,
+        "org_unit": case.org_unit.code,
+        "lead_department": case.lead_department,
+        "departments": list(case.departments or []),
+        "overdue": case_overdue(case),
+        "has_incident": case.has_incident,
+        "created_at": local_iso(case.created_at),
+        "closed_at": local_iso(case.closed_at),
+    }
+
+
+def case_detail(session: Session, case: MediationCase) -> dict[str, Any]:
+    events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                  .order_by(CaseEvent.at, CaseEvent.id)))
+    actor_ids = {e.actor_id for e in events if e.actor_id}
+    names = {u.id: u.username for u in session.scalars(select(User).where(User.id.in_(actor_ids)))} \
+        if actor_ids else {}
+    return {
+        **case_summary(case),
+        "description": case.description,
+        "citizen": {"name": case.citizen_name, "phone": case.citizen_phone},
+        "location": {"org_unit": case.org_unit.code, "address": case.address},
+        "deadlines": {k: local_iso(getattr(case, f"deadline_{k}")) for k in DEADLINE_KEYS},
+        "process": {"id": case.process_id, "version": case.process_version},
+        "incidents": [
+            {"id": i.id, "task": i.task_name, "message": i.message, "at": local_iso(i.at)}
+            for i in open_incidents(session, case)
+        ],
+        "timeline": [
+            {"at": local_iso(e.at), "kind": e.kind, "task": e.task_name, "message": e.message,
+             "actor": names.get(e.actor_id) if e.actor_id else None, "data": e.data}
+            for e in events
+        ],
+    }
+
+
+def task_summary(task: HumanTask) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "name": task.name,
+        "title": task.title,
+        "case_no": task.case.case_no,
+        "case_title": task.case.title,
+        "lane": task.lane,
+        "role": task.role,
+        "department": task.department.code if task.department else None,
+        "assignee": task.assignee.username if task.assignee else None,
+        "due_at": local_iso(task.due_at),
+        "overdue": task.due_at is not None and task.due_at < clock.now(),
+        "form": task.form,
+        "status": str(task.status),
+        "created_at": local_iso(task.created_at),
+    }

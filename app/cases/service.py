@@ -1,0 +1,385 @@
+"""Cases: intake, running their process one step at a time, and copying engine facts into tables.
+
+Every change to a case goes through `advance_case`: lock the case row, restore the engine state,
+do one step, and write back in the same transaction the new state, the open tasks, the pending
+timers, the case's queryable fields and the events.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from app import clock, engine
+from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
+from app.db import after_commit
+from app.errors import Conflict, InvalidInput, NotFound
+from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
+from app.org.service import can_see_org_unit, get_org_unit
+from app.processes.service import LoadedSpec, latest_process_version, load_spec, pin_runtime_spec
+from app.scheduler.models import PendingTimer
+from app.tasks.models import HumanTask, TaskStatus
+from app.timeutil import LOCAL_TZ, local_iso, now_iso, parse_iso
+
+DEFAULT_PROCESS = "mediation"
+CHANNELS = ("walk_in", "hotline", "grid", "online", "open311")
+URGENCIES = ("normal", "urgent")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
+DEADLINE_KEYS = ("accept", "convene", "reply", "callback")
+
+#: called with the earliest pending due time after a commit that wrote timers (the scheduler's wake-up)
+timer_listeners: list[Callable[[datetime], None]] = []
+
+
+@dataclass(frozen=True)
+class Intake:
+    title: str
+    description: str
+    channel: str
+    citizen_name: str
+    citizen_phone: str
+    org_unit: str
+    address: str = ""
+    category: str | None = None
+    urgency: str = "normal"
+
+
+def parse_intake(payload: Any) -> Intake:
+    """Check an intake request body field by field; raise InvalidInput naming every bad field."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("the body must be a JSON object", fields={"body": "expected an object"})
+    errors: dict[str, str] = {}
+
+    def text(key: str, value: Any, *, required: bool, limit: int) -> str:
+        if value is None or value == "":
+            if required:
+                errors[key] = "required"
+            return ""
+        if not isinstance(value, str):
+            errors[key] = "must be text"
+            return ""
+        value = value.strip()
+        if required and not value:
+            errors[key] = "required"
+        if len(value) > limit:
+            errors[key] = f"at most {limit} characters"
+        return value
+
+    title = text("title", payload.get("title"), required=True, limit=300)
+    description = text("description", payload.get("description"), required=True, limit=20000)
+    category = text("category", payload.get("category"), required=False, limit=64) or None
+    urgency = payload.get("urgency") or "normal"
+    if urgency not in URGENCIES:
+        errors["urgency"] = "must be normal or urgent"
+    channel = payload.get("channel")
+    if channel not in CHANNELS:
+        errors["channel"] = f"must be one of {', '.join(CHANNELS)}"
+    citizen = payload.get("citizen")
+    name = phone = ""
+    if not isinstance(citizen, dict):
+        errors["citizen"] = "required: {name, phone}"
+    else:
+        name = text("citizen.name", citizen.get("name"), required=True, limit=100)
+        phone = text("citizen.phone", citizen.get("phone"), required=True, limit=32)
+        if phone and not PHONE_RE.match(phone):
+            errors["citizen.phone"] = "not a phone number"
+    location = payload.get("location")
+    org_unit = address = ""
+    if not isinstance(location, dict):
+        errors["location"] = "required: {org_unit, address?}"
+    else:
+        org_unit = text("location.org_unit", location.get("org_unit"), required=True, limit=64)
+        address = text("location.address", location.get("address"), required=False, limit=300)
+    if errors:
+        raise InvalidInput("the case is not valid", fields=errors)
+    return Intake(title=title, description=description, channel=channel, citizen_name=name,
+                  citizen_phone=phone, org_unit=org_unit, address=address, category=category, urgency=urgency)
+
+
+def next_case_no(session: Session, prefix: str, year: int) -> str:
+    """Give out the next case number of the year, e.g. QX-2026-000123 (sequential, never reused)."""
+    counter = session.scalar(select(CaseCounter).where(CaseCounter.year == year).with_for_update())
+    if counter is None:
+        counter = CaseCounter(year=year, last_seq=0)
+        session.add(counter)
+    counter.last_seq += 1
+    session.flush()
+    return f"{prefix}-{year}-{counter.last_seq:06d}"
+
+
+def script_functions(session: Session, org_unit: OrgUnit) -> dict[str, Callable[..., Any]]:
+    """The functions BPMN expressions of a case may call: its county's working-day calendar and now()."""
+    from app.calendar.service import load_calendar
+
+    functions: dict[str, Callable[..., Any]] = dict(load_calendar(session, org_unit).script_functions())
+    functions["now"] = now_iso
+    return functions
+
+
+def add_event(session: Session, case: MediationCase, kind: str, *, actor: User | None = None,
+              task_name: str | None = None, message: str = "", data: dict[str, Any] | None = None) -> CaseEvent:
+    """Append one event to the case's log."""
+    event = CaseEvent(case_id=case.id, at=clock.now(), kind=kind, actor_id=actor.id if actor else None,
+                      task_name=task_name, message=message, data=data or {})
+    session.add(event)
+    return event
+
+
+def create_case(session: Session, actor: User | None, intake: Intake, *, process_id: str | None = None,
+                data: dict[str, Any] | None = None, prefix: str = "QX") -> MediationCase:
+    """Register a case and run its process to the first wait state."""
+    try:
+        unit = get_org_unit(session, intake.org_unit)
+    except NotFound:
+        raise InvalidInput("unknown place", fields={"location.org_unit": "no such org unit"}) from None
+    if actor is not None and not actor.is_admin and not can_see_org_unit(actor, unit):
+        raise InvalidInput("outside your area", fields={"location.org_unit": "not within your org unit"})
+    if data is not None and not isinstance(data, dict):
+        raise InvalidInput("data must be an object", fields={"data": "expected an object"})
+    pv = latest_process_version(session, process_id or DEFAULT_PROCESS)
+    if not pv.executable:
+        raise InvalidInput("not executable", fields={"process_id": "this process is not executable"})
+    runtime_spec = pin_runtime_spec(session, pv)
+    now = clock.now()
+    case_no = next_case_no(session, prefix, now.astimezone(LOCAL_TZ).year)
+    case = MediationCase(
+        case_no=case_no, title=intake.title, description=intake.description, category=intake.category,
+        urgency=intake.urgency, channel=intake.channel, citizen_name=intake.citizen_name,
+        citizen_phone=intake.citizen_phone, org_unit_id=unit.id, org_unit=unit, address=intake.address,
+        status=CaseStatus.open, stage="intake", level=unit.level, process_id=pv.process_id,
+        process_version=pv.version, runtime_spec_id=runtime_spec.id, created_at=now, updated_at=now,
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(case)
+    session.flush()
+    add_event(session, case, "case_created", actor=actor, message=intake.title,
+              data={"channel": intake.channel, "process": {"id": pv.process_id, "version": pv.version}})
+    variables = {
+        "case_no": case_no,
+        "title": intake.title,
+        "description": intake.description,
+        "category": intake.category,
+        "urgency": intake.urgency,
+        "channel": intake.channel,
+        "citizen": {"name": intake.citizen_name, "phone": intake.citizen_phone},
+        "location": {"org_unit": unit.code, "address": intake.address},
+        "org_unit": unit.code,
+        "org_level": str(unit.level),
+        "received_at": local_iso(now),
+    }
+    variables.update(data or {})
+    spec = load_spec(session, runtime_spec.id)
+    step = engine.start(spec.compiled, variables, script_functions(session, unit))
+    session.add(CaseState(case_id=case.id, blob=step.state))
+    sync_case(session, case, spec, step, actor=actor, action={"op": "start"})
+    return case
+
+
+def get_case(session: Session, case_no: str, *, lock: bool = False) -> MediationCase:
+    """Find a case by number (locked for update when asked) or raise NotFound."""
+    query = select(MediationCase).where(MediationCase.case_no == case_no)
+    if lock:
+        query = query.with_for_update(of=MediationCase)
+    case = session.scalar(query)
+    if case is None:
+        raise NotFound(f"no case {case_no}")
+    return case
+
+
+def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
+    case = session.scalar(select(MediationCase).where(MediationCase.id == case_id)
+                          .with_for_update(of=MediationCase))
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def _task_role(ready: engine.ReadyTask, department: Department | None) -> str:
+    if ready.lane in LANE_ROLES:
+        return str(ready.lane)
+    return Role.department if department is not None else Role.mediator
+
+
+def _department_of(session: Session, ready: engine.ReadyTask) -> Department | None:
+    code = ready.data.get("department")
+    if isinstance(code, dict):
+        code = code.get("code")
+    if not isinstance(code, str) or not code:
+        return None
+    return session.scalar(select(Department).where(Department.code == code))
+
+
+def _assignee_of(session: Session, ready: engine.ReadyTask) -> int | None:
+    username = ready.data.get("assignee")
+    if not isinstance(username, str) or not username:
+        return None
+    return session.scalar(select(User.id).where(User.username == username))
+
+
+def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor: User | None) -> None:
+    open_rows = {t.engine_task_id: t for t in session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open))}
+    ready_ids = {r.id for r in step.ready}
+    now = clock.now()
+    for engine_id, row in open_rows.items():
+        if engine_id not in ready_ids:
+            row.status = TaskStatus.cancelled
+            row.completed_at = now
+            add_event(session, case, "task_cancelled", task_name=row.name, message=row.title)
+    for ready in step.ready:
+        row = open_rows.get(ready.id)
+        if row is not None:
+            row.due_at = ready.due_at
+            continue
+        department = _department_of(session, ready)
+        row = HumanTask(
+            case_id=case.id, engine_task_id=ready.id, name=ready.name, title=ready.title, lane=ready.lane,
+            role=_task_role(ready, department), department_id=department.id if department else None,
+            org_unit_id=case.org_unit_id, assignee_id=_assignee_of(session, ready), form=ready.form,
+            ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
+        )
+        session.add(row)
+        add_event(session, case, "task_created", task_name=ready.name, message=ready.title,
+                  data={"department": department.code if department else None, "role": row.role,
+                        "due_at": local_iso(ready.due_at)})
+
+
+def _sync_timers(session: Session, case: MediationCase, step: engine.Step) -> None:
+    session.execute(delete(PendingTimer).where(PendingTimer.case_id == case.id))
+    for timer in step.timers:
+        session.add(PendingTimer(case_id=case.id, engine_task_id=timer.task_id, name=timer.name,
+                                 due_at=timer.due_at))
+    if step.timers and session.get_bind().dialect.name == "postgresql":
+        # delivered at commit to `onestop scheduler` processes listening on this channel
+        session.execute(text("NOTIFY onestop_timer"))
+    if step.timers and timer_listeners:
+        earliest = step.timers[0].due_at
+
+        def wake() -> None:
+            for listener in list(timer_listeners):
+                listener(earliest)
+
+        after_commit(session, wake)
+
+
+def _sync_fields(case: MediationCase, step: engine.Step) -> None:
+    variables = step.variables
+    for key in ("category", "level", "lead_department"):
+        value = variables.get(key)
+        if isinstance(value, str) and value:
+            setattr(case, key, value[:64])
+    departments = variables.get("departments")
+    if isinstance(departments, list):
+        case.departments = [d if isinstance(d, str) else (d.get("code") if isinstance(d, dict) else str(d))
+                            for d in departments]
+    deadlines = variables.get("deadlines") if isinstance(variables.get("deadlines"), dict) else {}
+    for key in DEADLINE_KEYS:
+        value = deadlines.get(key, variables.get(f"deadline_{key}"))
+        moment = parse_iso(value)
+        if moment is not None:
+            setattr(case, f"deadline_{key}", moment)
+    stage = variables.get("stage")
+    if step.completed:
+        case.stage = "closed"
+    elif isinstance(stage, str) and stage:
+        case.stage = stage[:64]
+    elif step.ready:
+        case.stage = step.ready[0].name[:64]
+
+
+def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: engine.Step, *,
+              actor: User | None, action: dict[str, Any]) -> None:
+    """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents)."""
+    case.state.blob = step.state
+    case.updated_at = clock.now()
+    _sync_tasks(session, case, step, actor)
+    _sync_timers(session, case, step)
+    _sync_fields(case, step)
+    for event in step.events:
+        add_event(session, case, "process_event", message=str(event.get("name") or event.get("code") or ""),
+                  data=event)
+    if step.error is not None:
+        _record_incident(session, case, step.error, action)
+    if step.completed and case.status != CaseStatus.closed:
+        case.status = CaseStatus.closed
+        case.closed_at = clock.now()
+        add_event(session, case, "case_closed", actor=actor)
+    session.flush()
+
+
+def _record_incident(session: Session, case: MediationCase, error: engine.EngineError,
+                     action: dict[str, Any]) -> Incident:
+    incident = Incident(case_id=case.id, at=clock.now(), task_name=error.task_name,
+                        message=error.message[:4000], action=action)
+    session.add(incident)
+    case.has_incident = True
+    add_event(session, case, "incident", task_name=error.task_name, message=error.message[:1000])
+    return incident
+
+
+def record_incident(session: Session, case: MediationCase, error: engine.EngineError,
+                    action: dict[str, Any]) -> Incident:
+    """Mark the case with an incident for an engine error raised before any state changed."""
+    incident = _record_incident(session, case, error, action)
+    session.flush()
+    return incident
+
+
+def open_incidents(session: Session, case: MediationCase) -> list[Incident]:
+    return list(session.scalars(select(Incident).where(Incident.case_id == case.id,
+                                                       Incident.resolved_at.is_(None)).order_by(Incident.id)))
+
+
+def retry_case(session: Session, actor: User | None, case_no: str, data: dict[str, Any] | None = None
+               ) -> MediationCase:
+    """Run the failed part of a case again (after a fix), resolving its incidents if it now passes."""
+    case = get_case(session, case_no, lock=True)
+    incidents = open_incidents(session, case)
+    if not incidents:
+        raise Conflict(f"case {case_no} has no open incident")
+    if data is not None and not isinstance(data, dict):
+        raise InvalidInput("data must be an object", fields={"data": "expected an object"})
+    spec = load_spec(session, case.runtime_spec_id)
+    functions = script_functions(session, case.org_unit)
+    last = incidents[-1].action or {}
+    for incident in incidents:
+        incident.resolved_at = clock.now()
+    case.has_incident = False
+    add_event(session, case, "retry", actor=actor, data={"data": data or {}})
+    if last.get("op") == "complete" and last.get("task_id"):
+        merged = {**(last.get("data") or {}), **(data or {})}
+        try:
+            step = engine.complete_task(spec.compiled, case.state.blob, last["task_id"], merged, functions)
+        except engine.TaskNotReady:
+            step = engine.retry(spec.compiled, case.state.blob, data, functions)
+        except engine.EngineError as exc:
+            record_incident(session, case, exc, last)
+            return case
+    else:
+        step = engine.retry(spec.compiled, case.state.blob, data, functions)
+    sync_case(session, case, spec, step, actor=actor, action={"op": "retry"})
+    return case
+
+
+def fire_case_timers(session: Session, case_id: int) -> list[str]:
+    """Fire the due timers of one case (idempotent: nothing due, nothing happens); return their names."""
+    case = lock_case_by_id(session, case_id)
+    now = clock.now()
+    due = list(session.scalars(select(PendingTimer).where(PendingTimer.case_id == case.id,
+                                                          PendingTimer.due_at <= now)))
+    if not due or case.status == CaseStatus.closed:
+        return []
+    spec = load_spec(session, case.runtime_spec_id)
+    step = engine.fire_due_timers(spec.compiled, case.state.blob, script_functions(session, case.org_unit))
+    names = [t.name for t in due]
+    for timer in due:
+        add_event(session, case, "timer_fired", task_name=timer.name, message=timer.name,
+                  data={"due_at": local_iso(timer.due_at)})
+    sync_case(session, case, spec, step, actor=None, action={"op": "timers"})
+    return names

@@ -1,0 +1,197 @@
+"""The `onestop` command: serve, scheduler, db upgrade, deploy, seed-demo, users create."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from app.config import PROJECT_ROOT, Config
+
+
+def _config() -> Config:
+    return Config.from_env()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Bring the database schema to the newest migration."""
+    from app.migrate import upgrade
+
+    cfg = _config()
+    upgrade(cfg.database_url)
+    print(f"database is up to date: {cfg.database_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Publish BPMN, DMN and form files (files or folders) as new versions."""
+    from app.db import Database
+    from app.errors import DomainError
+    from app.processes.service import BundleInvalid, deploy_bundle, read_bundle_dir
+
+    files: dict[str, bytes] = {}
+    for raw in args.paths:
+        path = Path(raw)
+        if not path.exists():
+            print(f"{raw}: no such file or folder", file=sys.stderr)
+            return 2
+        try:
+            for name, content in read_bundle_dir(path).items():
+                if name in files:
+                    print(f"{raw}: a second file named {name}", file=sys.stderr)
+                    return 2
+                files[name] = content
+        except DomainError as exc:
+            for name, message in exc.fields.items():
+                print(f"{name}: {message}", file=sys.stderr)
+            return 2
+    db = Database(_config().database_url)
+    try:
+        with db.unit_of_work() as session:
+            result = deploy_bundle(session, files, note=args.note or "", source="cli")
+            for pv in result.processes:
+                print(f"process {pv.process_id} version {pv.version}")
+            for dv in result.decisions:
+                print(f"decision {dv.decision_id} version {dv.version}")
+            for fv in result.forms:
+                print(f"form {fv.filename} version {fv.version}")
+    except BundleInvalid as exc:
+        for problem in exc.problems:
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            print(f"{where}: {problem.message}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing was published", file=sys.stderr)
+        return 1
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        for name, message in exc.fields.items():
+            print(f"{name}: {message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    """Create the demo county, departments, users and cases (once)."""
+    from app.seed import seed_demo
+
+    seeded = seed_demo(_config())
+    print("demo data created" if seeded else "demo data already present")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    """Create a user."""
+    from app.db import Database
+    from app.errors import DomainError
+    from app.org.service import create_user, get_department, get_org_unit
+
+    db = Database(_config().database_url)
+    password = args.password or os.environ.get("ONESTOP_NEW_USER_PASSWORD")
+    if not password:
+        import getpass
+
+        password = getpass.getpass("password: ")
+    try:
+        with db.unit_of_work() as session:
+            unit = get_org_unit(session, args.org_unit)
+            dept = get_department(session, args.department) if args.department else None
+            user = create_user(session, username=args.username, password=password,
+                               roles=[r.strip() for r in args.roles.split(",") if r.strip()], org_unit=unit,
+                               department=dept, display_name=args.display_name or "")
+            print(f"user {user.username} created with roles {', '.join(user.roles)}")
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        for name, message in exc.fields.items():
+            print(f"  {name}: {message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run the timer scheduler as its own process until stopped."""
+    from app.db import Database
+    from app.scheduler.runner import TimerScheduler
+
+    cfg = _config()
+    db = Database(cfg.database_url)
+    runner = TimerScheduler(db, poll_seconds=cfg.scheduler_poll_seconds, listen=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runner.start()
+    print("scheduler running; Ctrl+C to stop", flush=True)
+    stop.wait()
+    runner.shutdown()
+    db.dispose()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the web app; with --workers N > 1, N gunicorn workers and one scheduler among them."""
+    cfg = _config()
+    if args.workers <= 1:
+        from app import create_app
+
+        app = create_app(cfg)
+        from werkzeug.serving import run_simple
+
+        print(f"OneStop on http://{args.host}:{args.port}/", flush=True)
+        run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+        return 0
+    from app.wsgi_server import run_gunicorn
+
+    return run_gunicorn(cfg, host=args.host, port=args.port, workers=args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onestop", description="OneStop joint mediation orchestrator")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("scheduler", help="run the timer scheduler").set_defaults(func=cmd_scheduler)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=cmd_db_upgrade)
+
+    deploy = sub.add_parser("deploy", help="publish BPMN/DMN/form files as new versions")
+    deploy.add_argument("paths", nargs="+")
+    deploy.add_argument("--note", default="")
+    deploy.set_defaults(func=cmd_deploy)
+
+    sub.add_parser("seed-demo", help="create demo data").set_defaults(func=cmd_seed_demo)
+
+    users = sub.add_parser("users", help="manage users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    create = users_sub.add_parser("create", help="create a user")
+    create.add_argument("username")
+    create.add_argument("--password")
+    create.add_argument("--roles", required=True, help="comma-separated role codes")
+    create.add_argument("--org-unit", required=True)
+    create.add_argument("--department")
+    create.add_argument("--display-name")
+    create.set_defaults(func=cmd_users_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.chdir(PROJECT_ROOT) if (PROJECT_ROOT / "pyproject.toml").exists() else None
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

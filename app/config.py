@@ -1,0 +1,87 @@
+"""Every setting OneStop reads, declared once, filled from ONESTOP_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings of one OneStop process; built from the environment by `Config.from_env()`."""
+
+    database_url: str = field(
+        default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'instance' / 'onestop.db'}"
+    )
+    secret_key: str = "dev-only-change-me"
+    testing: bool = False
+    processes_dir: Path = PROJECT_ROOT / "processes"
+    forms_dir: Path = PROJECT_ROOT / "forms"
+    #: run the timer scheduler inside the web process (the embedded default)
+    scheduler_in_process: bool = True
+    #: seconds between safety polls of the timer table
+    scheduler_poll_seconds: float = 30.0
+    #: deploy the shipped processes/ and forms/ when the database has no process yet
+    auto_deploy: bool = True
+    #: bearer tokens expire after this many seconds
+    token_max_age: int = 12 * 3600
+    #: largest accepted request body, in bytes (uploads of BPMN/DMN/forms)
+    max_content_length: int = 5 * 1024 * 1024
+    timezone: str = "Asia/Shanghai"
+    #: prefix of case numbers, e.g. QX-2026-000123
+    case_prefix: str = "QX"
+
+    ENV_NAMES = {
+        "database_url": "ONESTOP_DATABASE_URL",
+        "secret_key": "ONESTOP_SECRET_KEY",
+        "testing": "ONESTOP_TESTING",
+        "processes_dir": "ONESTOP_PROCESSES_DIR",
+        "forms_dir": "ONESTOP_FORMS_DIR",
+        "scheduler_in_process": "ONESTOP_SCHEDULER_IN_PROCESS",
+        "scheduler_poll_seconds": "ONESTOP_SCHEDULER_POLL_SECONDS",
+        "auto_deploy": "ONESTOP_AUTO_DEPLOY",
+        "token_max_age": "ONESTOP_TOKEN_MAX_AGE",
+        "max_content_length": "ONESTOP_MAX_CONTENT_LENGTH",
+        "timezone": "ONESTOP_TIMEZONE",
+        "case_prefix": "ONESTOP_CASE_PREFIX",
+    }
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+        """Read the settings from the environment; keyword overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = cls.ENV_NAMES.get(f.name)
+            if name is None or name not in env:
+                continue
+            raw = env[name]
+            current = getattr(cls, f.name, None)
+            if f.name in {"testing", "scheduler_in_process", "auto_deploy"}:
+                values[f.name] = _bool(raw)
+            elif f.name in {"token_max_age", "max_content_length"}:
+                values[f.name] = int(raw)
+            elif f.name == "scheduler_poll_seconds":
+                values[f.name] = float(raw)
+            elif f.name in {"processes_dir", "forms_dir"}:
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw if current is None or isinstance(current, str) else raw
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Config:
+        """Return a copy with some settings changed."""
+        return replace(self, **changes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,388 @@
+"""Run a case's workflow one step at a time: start, complete a task, fire timers, catch messages.
+
+Every call takes the compiled spec and the stored state (bytes), restores the workflow, does one
+step and returns a frozen `Step`. The spec never travels with the state; nothing outside this
+package sees a SpiffWorkflow type.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
+from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from app.engine.scripting import make_script_engine
+from app.engine.specs import DUE_PROPERTY, FORM_PROPERTY, UI_FORM_PROPERTY, CompiledSpec
+from app.engine.timers import ClockedCycle, ClockedDuration, ClockedTimeDate, due_time
+
+Functions = Mapping[str, Callable[..., Any]]
+
+
+class EngineError(Exception):
+    """A script, condition, rule or timer failed; the case keeps its state from before the failure."""
+
+    def __init__(self, message: str, *, task_name: str | None = None, task_title: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.task_name = task_name
+        self.task_title = task_title
+        self.line = line
+
+
+class TaskNotReady(Exception):
+    """The task does not exist in the workflow or is not waiting for a person."""
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A task waiting for a person."""
+
+    id: str
+    name: str
+    title: str
+    lane: str | None
+    form: str | None
+    ui_form: str | None
+    data: dict[str, Any]
+    documentation: str = ""
+    multi_instance_index: int | None = None
+    #: when the task is due: the `dueAt` property (an expression over the task's data) or the
+    #: earliest timer on the task's boundary
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Timer:
+    task_id: str
+    name: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Step:
+    """The outcome of one engine step."""
+
+    state: bytes
+    ready: tuple[ReadyTask, ...]
+    timers: tuple[Timer, ...]
+    completed: bool
+    #: variables of the case as the most recent step left them
+    variables: dict[str, Any]
+    #: events thrown that nothing in the process caught (escalations, messages to others)
+    events: tuple[dict[str, Any], ...] = ()
+    #: tasks that ran automatically in this step (scripts, rules, gateways, events), by element id
+    ran: tuple[str, ...] = ()
+    #: the error that stopped this step, if any (state then holds the failed task in ERROR)
+    error: EngineError | None = None
+    #: READY tasks that were waiting before this step and are not anymore without being run by a
+    #: person (cancelled by a boundary event, a terminate end, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _StateConverter(BpmnWorkflowConverter):
+    """Serializes a workflow without its spec; the spec is re-attached from the cache on load."""
+
+    def to_dict(self, workflow: Any) -> dict[str, Any]:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None) -> Any:
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_registry() -> Any:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _StateConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    # the clocked timers share their parents' serialized form
+    from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+
+    for cls in (ClockedTimeDate, ClockedDuration, ClockedCycle):
+        TimerConditionalEventDefinitionConverter(cls, registry)
+    return registry
+
+
+_REGISTRY = _make_registry()
+_ENCODER = create_encoder(_REGISTRY, None)
+
+
+def dump_state(workflow: Any) -> bytes:
+    """Serialize a workflow (without spec) to compressed JSON."""
+    _REGISTRY._encoder_mode = True
+    try:
+        dct = _REGISTRY.convert(workflow)
+        dct["serializer_version"] = SERIALIZER_VERSION
+        text = json.dumps(dct, cls=_ENCODER, separators=(",", ":"))
+    finally:
+        _REGISTRY._encoder_mode = False
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def load_state(compiled: CompiledSpec, state: bytes, functions: Functions | None = None) -> Any:
+    """Restore a workflow from `dump_state` output onto the cached spec, with a fresh script engine."""
+    dct = json.loads(zlib.decompress(state))
+    version = dct.pop("serializer_version", SERIALIZER_VERSION)
+    if version in MIGRATIONS:
+        MIGRATIONS[version](dct)
+    workflow = _REGISTRY.restore(dct, spec=compiled.spec, subprocess_specs=compiled.subprocess_specs)
+    workflow.script_engine = make_script_engine(functions)
+    return workflow
+
+
+def _error_from(exc: Exception) -> EngineError:
+    task = getattr(exc, "task", None)
+    task_spec = getattr(exc, "task_spec", None) or (task.task_spec if task is not None else None)
+    name = getattr(task_spec, "bpmn_id", None) or getattr(task_spec, "name", None)
+    title = getattr(task_spec, "bpmn_name", None)
+    line = getattr(exc, "line_number", None)
+    message = str(exc)
+    if isinstance(exc, SpiffWorkflowException) and getattr(exc, "notes", None):
+        message = "; ".join([message, *exc.notes])
+    return EngineError(message, task_name=name, task_title=title, line=line if isinstance(line, int) else None)
+
+
+def _task_due(workflow: Any, task: Any, props: Mapping[str, str]) -> datetime | None:
+    expression = props.get(DUE_PROPERTY)
+    if expression:
+        try:
+            value = workflow.script_engine.evaluate(task, expression)
+        except Exception:  # noqa: BLE001 - a due time that cannot be read is simply unknown
+            value = None
+        if value:
+            try:
+                due = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            except ValueError:
+                due = None
+            if due is not None and due.tzinfo is not None:
+                return due
+    parent = task.parent
+    if parent is None or type(parent.task_spec).__name__ != "BoundaryEventSplit":
+        return None
+    dues = [due_time(sibling) for sibling in parent.children
+            if sibling is not task and sibling.has_state(TaskState.WAITING)]
+    found = [d for d in dues if d is not None]
+    return min(found) if found else None
+
+
+def _ready_tasks(workflow: Any) -> tuple[ReadyTask, ...]:
+    found = []
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        spec = task.task_spec
+        props = (getattr(spec, "extensions", None) or {}).get("properties", {})
+        index = task.internal_data.get("iteration") if isinstance(task.internal_data, dict) else None
+        found.append(ReadyTask(
+            id=str(task.id),
+            name=spec.bpmn_id or spec.name,
+            title=spec.bpmn_name or spec.bpmn_id or spec.name,
+            lane=spec.lane,
+            form=props.get(FORM_PROPERTY) or None,
+            ui_form=props.get(UI_FORM_PROPERTY) or None,
+            data=_plain(task.data),
+            documentation=getattr(spec, "documentation", None) or "",
+            multi_instance_index=index if isinstance(index, int) else None,
+            due_at=_task_due(workflow, task, props),
+        ))
+    return tuple(found)
+
+
+def _timers(workflow: Any) -> tuple[Timer, ...]:
+    found = []
+    for task in list(workflow.event_manager.tasks.values()):
+        if not task.has_state(TaskState.WAITING):
+            continue
+        due = due_time(task)
+        if due is not None:
+            found.append(Timer(task_id=str(task.id), name=task.task_spec.bpmn_name or task.task_spec.bpmn_id
+                               or task.task_spec.name, due_at=due))
+    return tuple(sorted(found, key=lambda t: t.due_at))
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """Task data without callables or modules, for callers outside the engine."""
+    return {k: v for k, v in data.items() if not callable(v) and not hasattr(v, "__spec__")}
+
+
+def _variables(workflow: Any) -> dict[str, Any]:
+    if workflow.is_completed():
+        merged = dict(workflow.data)
+        if workflow.last_task is not None:
+            merged.update(workflow.last_task.data)
+        return _plain(merged)
+    if workflow.last_task is not None:
+        return _plain(workflow.last_task.data)
+    return {}
+
+
+def _events(workflow: Any) -> tuple[dict[str, Any], ...]:
+    out = []
+    for event in workflow.get_events():
+        definition = event.event_definition
+        out.append({
+            "type": type(definition).__name__,
+            "name": getattr(definition, "name", None),
+            "code": getattr(definition, "code", None),
+            "payload": event.payload if isinstance(event.payload, dict | list | str | int | float | None) else None,
+            "correlations": dict(event.correlations or {}),
+        })
+    return tuple(out)
+
+
+def _finish(workflow: Any, ran: list[str], error: EngineError | None = None) -> Step:
+    # take the thrown events out before the state is stored, so each is reported by one step only
+    events = _events(workflow)
+    return Step(
+        state=dump_state(workflow),
+        ready=_ready_tasks(workflow),
+        timers=_timers(workflow),
+        completed=workflow.is_completed(),
+        variables=_variables(workflow),
+        events=events,
+        ran=tuple(ran),
+        error=error,
+    )
+
+
+#: internal_data flag of a task that failed while it was being made ready (its pre-script), so that
+#: `retry` runs that step again instead of only the task itself
+_FAILED_BEFORE_READY = "onestop_failed_before_ready"
+
+
+def _advance(workflow: Any) -> Step:
+    """Run engine steps until only people or timers are awaited; an error ends the step."""
+    ran: list[str] = []
+    running: list[Any] = [None]
+
+    def will_complete(task: Any) -> None:
+        running[0] = task
+
+    def did_complete(task: Any) -> None:
+        ran.append(task.task_spec.bpmn_id or task.task_spec.name)
+
+    try:
+        workflow.do_engine_steps(will_complete_task=will_complete, did_complete_task=did_complete)
+    except Exception as exc:  # noqa: BLE001 - every failure of user content becomes an incident
+        failed = getattr(exc, "task", None)
+        if failed is not None and failed is not running[0] and failed.has_state(TaskState.ERROR):
+            failed.internal_data[_FAILED_BEFORE_READY] = True
+        return _finish(workflow, ran, _error_from(exc))
+    return _finish(workflow, ran)
+
+
+def start(compiled: CompiledSpec, data: Mapping[str, Any] | None = None,
+          functions: Functions | None = None) -> Step:
+    """Create a workflow, give its start event `data`, and run it to its first wait state."""
+    workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=make_script_engine(functions))
+    if data:
+        first = workflow.get_tasks(state=TaskState.READY)
+        for task in first:
+            task.data.update(dict(data))
+    return _advance(workflow)
+
+
+def _find_task(workflow: Any, task_id: str) -> Any:
+    try:
+        task = workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, SpiffWorkflowException) as exc:
+        raise TaskNotReady(f"no task {task_id} in this case") from exc
+    if task is None:
+        raise TaskNotReady(f"no task {task_id} in this case")
+    return task
+
+
+def complete_task(compiled: CompiledSpec, state: bytes, task_id: str, data: Mapping[str, Any],
+                  functions: Functions | None = None) -> Step:
+    """Complete the person's task `task_id` with `data`, then run on to the next wait state."""
+    workflow = load_state(compiled, state, functions)
+    task = _find_task(workflow, task_id)
+    if not (task.has_state(TaskState.READY) and task.task_spec.manual):
+        raise TaskNotReady(f"task {task_id} is not waiting for a person")
+    variable = getattr(task.task_spec, "variable", None)  # spiffworkflow:variableName of a user task
+    if variable:
+        task.data[variable] = dict(data)
+    else:
+        task.data.update(dict(data))
+    try:
+        task.run()
+    except Exception as exc:  # noqa: BLE001 - post-scripts and data outputs are user content
+        raise _error_from(exc) from exc
+    return _advance(workflow)
+
+
+def fire_due_timers(compiled: CompiledSpec, state: bytes, functions: Functions | None = None) -> Step:
+    """Let every timer whose due time has passed fire, and run on."""
+    workflow = load_state(compiled, state, functions)
+    workflow.refresh_timers()
+    return _advance(workflow)
+
+
+def catch_message(compiled: CompiledSpec, state: bytes, name: str, payload: Any = None,
+                  functions: Functions | None = None) -> Step:
+    """Deliver message `name` to the workflow (a boundary or catch event waiting for it), and run on."""
+    workflow = load_state(compiled, state, functions)
+    event = BpmnEvent(MessageEventDefinition(name), payload)
+    try:
+        workflow.catch(event)
+    except Exception as exc:  # noqa: BLE001
+        return _finish(workflow, [], _error_from(exc))
+    return _advance(workflow)
+
+
+def retry(compiled: CompiledSpec, state: bytes, data: Mapping[str, Any] | None = None,
+          functions: Functions | None = None) -> Step:
+    """Run again the tasks that failed (optionally with corrected `data`), and run on."""
+    workflow = load_state(compiled, state, functions)
+    failed = workflow.get_tasks(state=TaskState.ERROR)
+    for task in failed:
+        if data:
+            task.data.update(dict(data))
+        if not task.internal_data.pop(_FAILED_BEFORE_READY, False):
+            task._set_state(TaskState.READY)
+            continue
+        prescript = getattr(task.task_spec, "prescript", None)
+        if prescript is not None:
+            try:
+                task.task_spec.execute_script(task, prescript)
+            except Exception as exc:  # noqa: BLE001
+                task.internal_data[_FAILED_BEFORE_READY] = True
+                if isinstance(exc, SpiffWorkflowException):
+                    exc.add_note("Error occurred in the Pre-Script")
+                return _finish(workflow, [], _error_from(exc))
+        task._ready()
+    return _advance(workflow)
+
+
+def peek(compiled: CompiledSpec, state: bytes) -> Step:
+    """Describe the stored state without changing it."""
+    workflow = load_state(compiled, state)
+    return _finish(workflow, [])
+
+
+def failed_tasks(compiled: CompiledSpec, state: bytes) -> list[str]:
+    """Element ids of tasks in ERROR in the stored state."""
+    workflow = load_state(compiled, state)
+    return [t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(state=TaskState.ERROR)]

@@ -1,0 +1,28 @@
+"""Import every domain's models so the metadata (and Alembic) sees all tables."""
+
+from app.calendar.models import CalendarDay
+from app.cases.models import CaseCounter, CaseEvent, CaseState, Incident, MediationCase
+from app.org.models import Department, OrgUnit, User
+from app.processes.models import Artifact, DecisionVersion, Deployment, FormVersion, ProcessVersion, RuntimeSpec
+from app.scheduler.models import PendingTimer
+from app.tasks.models import HumanTask
+
+__all__ = [
+    "Artifact",
+    "CalendarDay",
+    "CaseCounter",
+    "CaseEvent",
+    "CaseState",
+    "DecisionVersion",
+    "Department",
+    "Deployment",
+    "FormVersion",
+    "HumanTask",
+    "Incident",
+    "MediationCase",
+    "OrgUnit",
+    "PendingTimer",
+    "ProcessVersion",
+    "RuntimeSpec",
+    "User",
+]

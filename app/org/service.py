@@ -1,0 +1,127 @@
+"""Org units, departments and users: creation, passwords, lookups and data scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.org.models import Department, OrgLevel, OrgUnit, Role, User
+
+_hasher = PasswordHasher()
+#: a hash to verify against when the user does not exist, so timing does not reveal usernames
+_DUMMY_HASH = _hasher.hash("onestop-no-such-user")
+
+_PARENT_LEVEL = {OrgLevel.township: OrgLevel.county, OrgLevel.village: OrgLevel.township}
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2."""
+    return _hasher.hash(password)
+
+
+def create_org_unit(session: Session, *, code: str, name: str, level: str, parent: OrgUnit | None = None) -> OrgUnit:
+    """Add a county, township or village; a township hangs under a county, a village under a township."""
+    try:
+        lvl = OrgLevel(level)
+    except ValueError:
+        raise InvalidInput("unknown level", fields={"level": "must be county, township or village"}) from None
+    expected = _PARENT_LEVEL.get(lvl)
+    if expected is not None and (parent is None or parent.level != expected):
+        raise InvalidInput(f"a {lvl} belongs under a {expected}", fields={"parent": f"must be a {expected}"})
+    if lvl == OrgLevel.county and parent is not None:
+        raise InvalidInput("a county has no parent", fields={"parent": "must be empty for a county"})
+    if session.scalar(select(OrgUnit.id).where(OrgUnit.code == code)) is not None:
+        raise Conflict(f"org unit {code} exists", fields={"code": "already taken"})
+    unit = OrgUnit(code=code, name=name, level=lvl, parent=parent)
+    session.add(unit)
+    session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    session.flush()
+    return unit
+
+
+def create_department(session: Session, *, code: str, name: str, org_unit: OrgUnit,
+                      kind: str = "department") -> Department:
+    """Add a department (or mediation committee, or service) of an org unit."""
+    if session.scalar(select(Department.id).where(Department.code == code)) is not None:
+        raise Conflict(f"department {code} exists", fields={"code": "already taken"})
+    dept = Department(code=code, name=name, org_unit=org_unit, kind=kind)
+    session.add(dept)
+    session.flush()
+    return dept
+
+
+def get_org_unit(session: Session, code: str) -> OrgUnit:
+    """Find an org unit by code or raise NotFound."""
+    unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    if unit is None:
+        raise NotFound(f"no org unit {code}")
+    return unit
+
+
+def get_department(session: Session, code: str) -> Department:
+    """Find a department by code or raise NotFound."""
+    dept = session.scalar(select(Department).where(Department.code == code))
+    if dept is None:
+        raise NotFound(f"no department {code}")
+    return dept
+
+
+def county_of(unit: OrgUnit) -> OrgUnit:
+    """The county an org unit belongs to (itself for a county)."""
+    current = unit
+    while current.parent is not None and current.level != OrgLevel.county:
+        current = current.parent
+    return current
+
+
+def create_user(session: Session, *, username: str, password: str, roles: Iterable[str], org_unit: OrgUnit,
+                department: Department | None = None, display_name: str = "") -> User:
+    """Add a user with roles within an org unit (and optionally a department)."""
+    errors: dict[str, str] = {}
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        errors["username"] = "required, at most 64 characters"
+    if not password or len(password) < 8:
+        errors["password"] = "at least 8 characters"
+    role_list = list(dict.fromkeys(roles))
+    unknown = [r for r in role_list if r not in Role.__members__]
+    if not role_list or unknown:
+        errors["roles"] = f"unknown roles: {', '.join(unknown)}" if unknown else "at least one role"
+    if Role.department in role_list and department is None:
+        errors["department"] = "department staff need a department"
+    if errors:
+        raise InvalidInput("the user is not valid", fields=errors)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} exists", fields={"username": "already taken"})
+    user = User(username=username, password_hash=hash_password(password), roles=role_list, org_unit=org_unit,
+                department=department, display_name=display_name or username)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """Return the active user whose password matches, else None."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        try:
+            _hasher.verify(_DUMMY_HASH, password or "")
+        except VerificationError:
+            pass
+        return None
+    try:
+        _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def can_see_org_unit(user: User, unit: OrgUnit) -> bool:
+    """A village sees its own cases, a township its villages', the county all below it."""
+    return unit.path.startswith(user.org_unit.path)

@@ -1,0 +1,49 @@
+"""Open and finished human tasks: the inbox, queried by SQL and never from the engine blob."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, utcnow_column_default
+
+
+class TaskStatus(enum.StrEnum):
+    open = "open"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class HumanTask(Base):
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_inbox", "status", "role", "department_id", "due_at"),
+        Index("ix_human_task_assignee", "assignee_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_case.id"), index=True)
+    engine_task_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    lane: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    form: Mapped[str | None] = mapped_column(String(255))
+    ui_form: Mapped[str | None] = mapped_column(String(255))
+    due_at: Mapped[datetime | None]
+    status: Mapped[TaskStatus] = mapped_column(String(16), default=TaskStatus.open)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow_column_default)
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    data: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+    case = relationship("MediationCase", lazy="joined")
+    department = relationship("Department", lazy="joined")
+    assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")

@@ -1,0 +1,182 @@
+"""The human-task inbox: who may see, claim and complete which task, and completing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from app import clock, engine
+from app.cases.models import MediationCase
+from app.cases.service import add_event, get_case, record_incident, script_functions, sync_case
+from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
+from app.org.models import OrgUnit, Role, User
+from app.processes.service import load_spec
+from app.tasks.models import HumanTask, TaskStatus
+
+SCOPES = ("mine", "group", "all")
+
+
+def can_work_on(user: User, task: HumanTask) -> bool:
+    """True when the user's role, department and org unit let them act on the task."""
+    if user.is_admin:
+        return True
+    if task.role not in user.roles:
+        return False
+    if task.department_id is not None and task.department_id != user.department_id:
+        return False
+    return task.case.org_unit.path.startswith(user.org_unit.path)
+
+
+def can_see_all(user: User) -> bool:
+    return user.has_role(Role.admin, Role.leader)
+
+
+def _visible(query: Select[Any], user: User) -> Select[Any]:
+    """Limit a task query to the user's org unit subtree."""
+    return query.join(OrgUnit, OrgUnit.id == HumanTask.org_unit_id).where(OrgUnit.path.startswith(user.org_unit.path))
+
+
+def list_tasks(session: Session, user: User, *, scope: str = "group", case_no: str | None = None,
+               overdue: bool | None = None, limit: int = 200) -> list[HumanTask]:
+    """Open tasks for the inbox: `mine` (assigned to me), `group` (my roles/department, unassigned or
+    mine), `all` (everything I may see; admins and leaders). Overdue first, then by due time."""
+    if scope not in SCOPES:
+        raise BadRequest("unknown scope", fields={"scope": f"one of {', '.join(SCOPES)}"})
+    query = select(HumanTask).where(HumanTask.status == TaskStatus.open)
+    if scope == "mine":
+        query = query.where(HumanTask.assignee_id == user.id)
+    elif scope == "group":
+        if not user.is_admin:
+            query = query.where(HumanTask.role.in_(list(user.roles)))
+            query = query.where(or_(HumanTask.department_id.is_(None), HumanTask.department_id == user.department_id))
+            query = query.where(or_(HumanTask.assignee_id.is_(None), HumanTask.assignee_id == user.id))
+    elif not can_see_all(user):
+        raise Forbidden("only leaders and admins list all tasks", fields={"scope": "use mine or group"})
+    if not user.is_admin:
+        query = _visible(query, user)
+    if case_no:
+        query = query.join(MediationCase, MediationCase.id == HumanTask.case_id).where(MediationCase.case_no == case_no)
+    now = clock.now()
+    if overdue is True:
+        query = query.where(HumanTask.due_at < now)
+    elif overdue is False:
+        query = query.where(or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit)
+    return list(session.scalars(query).unique())
+
+
+def get_task(session: Session, user: User, task_id: int, *, lock_case: bool = False) -> HumanTask:
+    """A task the user may see, else NotFound (not revealing other people's tasks)."""
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if not user.is_admin and not task.case.org_unit.path.startswith(user.org_unit.path) \
+            and not can_work_on(user, task):
+        raise NotFound(f"no task {task_id}")
+    if lock_case:
+        get_case(session, task.case.case_no, lock=True)
+        session.refresh(task)
+    return task
+
+
+def task_form(session: Session, task: HumanTask) -> dict[str, Any]:
+    """The task's JSON Schema and UI hints from the forms its case is pinned to."""
+    spec = load_spec(session, task.case.runtime_spec_id)
+    schema = spec.forms.get(task.form) if task.form else None
+    ui = spec.forms.get(task.ui_form) if task.ui_form else None
+    return {"schema": schema or {"type": "object", "properties": {}}, "ui": ui or {}}
+
+
+def task_data(session: Session, task: HumanTask) -> dict[str, Any]:
+    """The process variables the task sees (e.g. the opinions gathered before it)."""
+    spec = load_spec(session, task.case.runtime_spec_id)
+    step = engine.peek(spec.compiled, task.case.state.blob)
+    for ready in step.ready:
+        if ready.id == task.engine_task_id:
+            return ready.data
+    return {}
+
+
+def claim_task(session: Session, user: User, task_id: int) -> HumanTask:
+    """Take an open task; someone else's claimed task cannot be taken (409)."""
+    task = get_task(session, user, task_id, lock_case=True)
+    if task.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is no longer open")
+    if not can_work_on(user, task):
+        raise Forbidden("you may not work on this task")
+    if task.assignee_id not in (None, user.id):
+        raise Conflict(f"task {task_id} is claimed by someone else")
+    task.assignee_id = user.id
+    add_event(session, task.case, "task_claimed", actor=user, task_name=task.name, message=task.title)
+    session.flush()
+    return task
+
+
+def release_task(session: Session, user: User, task_id: int) -> HumanTask:
+    """Give a claimed task back to the group."""
+    task = get_task(session, user, task_id, lock_case=True)
+    if task.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is no longer open")
+    if task.assignee_id != user.id and not user.has_role(Role.admin, Role.mediator, Role.leader):
+        raise Forbidden("only the assignee may release this task")
+    task.assignee_id = None
+    add_event(session, task.case, "task_released", actor=user, task_name=task.name)
+    session.flush()
+    return task
+
+
+def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, str]:
+    """Check submitted data against a JSON Schema; return {field: message} for every problem."""
+    if not isinstance(data, dict):
+        return {"data": "expected an object"}
+    errors: dict[str, str] = {}
+    for error in Draft202012Validator(schema).iter_errors(data):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = f"{path}.{missing}" if path and missing else (missing or path)
+            message = "required"
+        else:
+            message = error.message
+        errors.setdefault(path or "data", message)
+    return errors
+
+
+def complete_task(session: Session, user: User, task_id: int, data: Any) -> MediationCase:
+    """Validate the form data, check permission and openness, then advance the case's process."""
+    task = get_task(session, user, task_id, lock_case=True)
+    if task.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is no longer open")
+    if not can_work_on(user, task):
+        raise Forbidden("you may not work on this task")
+    if task.assignee_id not in (None, user.id) and not user.is_admin:
+        raise Forbidden("this task is claimed by someone else")
+    if data is None:
+        data = {}
+    form = task_form(session, task)
+    errors = validate_form_data(form["schema"], data)
+    if errors:
+        raise InvalidInput("the form has errors", fields=errors)
+    case = task.case
+    spec = load_spec(session, case.runtime_spec_id)
+    functions = script_functions(session, case.org_unit)
+    action = {"op": "complete", "task_id": task.engine_task_id, "data": data}
+    try:
+        step = engine.complete_task(spec.compiled, case.state.blob, task.engine_task_id, data, functions)
+    except engine.TaskNotReady:
+        raise Conflict(f"task {task_id} is no longer open") from None
+    except engine.EngineError as exc:
+        record_incident(session, case, exc, action)
+        return case
+    task.status = TaskStatus.completed
+    task.completed_at = clock.now()
+    task.completed_by_id = user.id
+    task.data = data
+    add_event(session, case, "task_completed", actor=user, task_name=task.name, message=task.title,
+              data={"data": data, "department": task.department.code if task.department else None,
+                    "role": task.role})
+    sync_case(session, case, spec, step, actor=user, action=action)
+    return case

@@ -1,0 +1,43 @@
+"""`onestop serve --workers N`: N gunicorn workers plus one scheduler process beside them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from app.config import Config
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, cfg: Config, options: dict[str, Any]) -> None:
+        self.cfg_onestop = cfg
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from app import create_app
+
+        return create_app(self.cfg_onestop, start_scheduler=False)
+
+
+def run_gunicorn(cfg: Config, *, host: str, port: int, workers: int) -> int:
+    """Serve with gunicorn; the timers are fired by one `onestop scheduler` child process."""
+    env = dict(os.environ)
+    scheduler = subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler"], env=env)
+    try:
+        _Server(cfg.with_(scheduler_in_process=False), {
+            "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 4,
+            "accesslog": None, "timeout": 60,
+        }).run()
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=10)
+    return 0

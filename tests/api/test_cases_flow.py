@@ -1,0 +1,110 @@
+"""The runtime end to end through the API: deploy, intake, tasks, parallel departments, close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+BUNDLES = Path(__file__).parent / "bundles"
+
+
+def deploy_two_step(api) -> dict:
+    files = {n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")}
+    r = api.deploy(files)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
+def test_deploy_then_case_runs_to_first_task(api):
+    body = deploy_two_step(api)
+    assert body["id"] == "two_step" and body["version"] == 1
+
+    r = api.intake(process_id="two_step")
+    assert r.status_code == 201, r.get_json()
+    created = r.get_json()
+    assert created["case_no"].startswith("QX-") and created["status"] == "open"
+    assert created["stage"] == "triage"
+
+    case = api.get(f"/cases/{created['case_no']}", "mediator").get_json()
+    assert case["process"] == {"id": "two_step", "version": 1}
+    assert case["deadlines"]["accept"].endswith("+08:00")
+    assert case["deadlines"]["convene"] is None
+    kinds = [e["kind"] for e in case["timeline"]]
+    assert kinds[:2] == ["case_created", "task_created"]
+
+    tasks = api.get(f"/tasks?scope=all&case_no={created['case_no']}", "admin").get_json()["items"]
+    assert [(t["name"], t["title"], t["lane"]) for t in tasks] == [("triage", "分流", "mediator")]
+    assert tasks[0]["due_at"] == case["deadlines"]["accept"]
+
+
+def test_parallel_departments_and_close(api):
+    deploy_two_step(api)
+    case_no = api.intake(process_id="two_step").get_json()["case_no"]
+    triage = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"][0]
+
+    # wrong data: 422 with field messages, nothing changes
+    r = api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": []}})
+    assert r.status_code == 422
+    assert "departments" in r.get_json()["fields"]
+    # not the mediator: 403
+    assert api.post(f"/tasks/{triage['id']}/complete", "hrss",
+                    json={"data": {"departments": ["hrss"]}}).status_code in (403, 404)
+
+    r = api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss", "justice"]}})
+    assert r.status_code == 200, r.get_json()
+    assert api.post(f"/tasks/{triage['id']}/complete", "mediator",
+                    json={"data": {"departments": ["hrss"]}}).status_code == 409
+
+    hrss_tasks = api.get("/tasks?scope=group", "hrss").get_json()["items"]
+    justice_tasks = api.get("/tasks?scope=group", "justice").get_json()["items"]
+    assert [t["department"] for t in hrss_tasks] == ["hrss"]
+    assert [t["department"] for t in justice_tasks] == ["justice"]
+    # a department cannot complete another department's task
+    assert api.post(f"/tasks/{justice_tasks[0]['id']}/complete", "hrss",
+                    json={"data": {"opinion_item": {"text": "x"}}}).status_code in (403, 404)
+
+    for user, task in (("hrss", hrss_tasks[0]), ("justice", justice_tasks[0])):
+        r = api.post(f"/tasks/{task['id']}/complete", user, json={"data": {"opinion_item": {"text": f"{user} ok"}}})
+        assert r.status_code == 200, r.get_json()
+
+    case = api.get(f"/cases/{case_no}", "mediator").get_json()
+    assert case["status"] == "closed"
+    assert case["stage"] == "closed"
+    assert api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"] == []
+
+
+def test_case_numbers_are_sequential(api):
+    deploy_two_step(api)
+    numbers = [api.intake(process_id="two_step").get_json()["case_no"] for _ in range(3)]
+    seqs = [int(n.rsplit("-", 1)[1]) for n in numbers]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"title": ""}, "title"),
+    ({"channel": "fax"}, "channel"),
+    ({"citizen": {"name": "张三"}}, "citizen.phone"),
+    ({"location": {"org_unit": "nowhere"}}, "location.org_unit"),
+    ({"urgency": "panic"}, "urgency"),
+])
+def test_bad_intake_is_422_and_creates_nothing(api, body, field):
+    deploy_two_step(api)
+    r = api.intake(process_id="two_step", **body)
+    assert r.status_code == 422, r.get_json()
+    assert field in r.get_json()["fields"]
+    assert api.get("/cases", "admin").get_json()["total"] == 0
+
+
+def test_unknown_process_is_404_and_bad_json_400(api):
+    deploy_two_step(api)
+    assert api.intake(process_id="nope").status_code == 404
+    r = api.post("/cases", "receiver", data="{not json", content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["error"] == "bad_request"
+
+
+def test_auth_required_and_wrong_password(api, client):
+    assert client.get("/api/v1/cases").status_code == 401
+    r = client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"})
+    assert r.status_code == 401 and r.get_json()["error"] == "unauthenticated"
+    assert client.get("/api/v1/cases", headers={"Authorization": "Bearer forged"}).status_code == 401
