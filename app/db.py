@@ -118,8 +118,7 @@ class Database:
             yield session
             if write:
                 session.commit()
-            else:
-                session.rollback()
+            # a reader just closes: its objects stay readable after the block
         except BaseException:
             session.rollback()
             raise

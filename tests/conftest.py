@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -29,6 +30,19 @@ def _pg_available() -> bool:
 PG_AVAILABLE = _pg_available()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real argon2, with the smallest cost, so the suite does not spend its time hashing."""
+    from argon2 import PasswordHasher
+
+    from app.org import service
+
+    saved = service._hasher
+    service._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    service._hasher = saved
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if PG_AVAILABLE:
         return "PostgreSQL: available, the database tests run on SQLite and PostgreSQL"
@@ -37,20 +51,50 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "PostgreSQL: NOT AVAILABLE -- every PostgreSQL test is SKIPPED (start it on 127.0.0.1:5432)"
 
 
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A PostgreSQL database with every table, copied for each test (CREATE DATABASE … TEMPLATE)."""
+    if not PG_AVAILABLE:
+        yield None
+        return
+    import app.models  # noqa: F401
+
+    name = f"onestop_tmpl_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    try:
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A URL of an empty database, once per backend."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of a database with every table and no rows, once per backend."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        import app.models  # noqa: F401
+
+        engine = create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
         return
     if not PG_AVAILABLE:
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL is required under CI=true but does not answer on 127.0.0.1:5432")
         pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+    template = request.getfixturevalue("pg_template")
     name = f"onestop_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
@@ -65,7 +109,6 @@ def db(db_url: str) -> Iterator[Database]:
     import app.models  # noqa: F401  (registers every table)
 
     database = Database(db_url)
-    Base.metadata.create_all(database.engine)
     try:
         yield database
     finally:
@@ -82,7 +125,6 @@ def _real_clock() -> Iterator[None]:
 # --- the Flask app and API helpers -------------------------------------------------------------
 
 from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from flask import Flask  # noqa: E402
@@ -109,7 +151,6 @@ def app(config: Config) -> Iterator[Flask]:
 
     flask_app = create_app(config)
     db = flask_app.extensions["onestop.db"]
-    Base.metadata.create_all(db.engine)
     SPEC_CACHE.clear()
     try:
         yield flask_app

@@ -30,6 +30,15 @@ def error_response(status: int, code: str, message: str, fields: dict[str, str] 
     return response
 
 
+@bp.before_request
+def _refuse_large_bodies() -> Any:
+    """Refuse an oversized body from its Content-Length, before any of it is read."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and limit and request.content_length > limit:
+        return error_response(413, "too_large", f"the request is larger than {limit // (1024 * 1024)} MB")
+    return None
+
+
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Any:
     return error_response(exc.status, exc.code, exc.message, exc.fields)

@@ -185,7 +185,7 @@ def get_case(session: Session, case_no: str, *, lock: bool = False) -> Mediation
     """Find a case by number (locked for update when asked) or raise NotFound."""
     query = select(MediationCase).where(MediationCase.case_no == case_no)
     if lock:
-        query = query.with_for_update(of=MediationCase)
+        query = query.with_for_update(of=MediationCase).execution_options(populate_existing=True)
     case = session.scalar(query)
     if case is None:
         raise NotFound(f"no case {case_no}")
@@ -194,7 +194,7 @@ def get_case(session: Session, case_no: str, *, lock: bool = False) -> Mediation
 
 def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
     case = session.scalar(select(MediationCase).where(MediationCase.id == case_id)
-                          .with_for_update(of=MediationCase))
+                          .with_for_update(of=MediationCase).execution_options(populate_existing=True))
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case

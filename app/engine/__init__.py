@@ -23,7 +23,14 @@ from app.engine.runtime import (
     retry,
     start,
 )
-from app.engine.specs import BundleInfo, CompiledSpec, DecisionInfo, ProcessInfo, compile_spec, describe_bundle
+from app.engine.specs import (
+    BundleInfo,
+    CompiledSpec,
+    DecisionInfo,
+    ProcessInfo,
+    compile_spec,
+    describe_bundle,
+)
 
 __all__ = [
     "BundleInfo",

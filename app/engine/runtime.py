@@ -120,7 +120,9 @@ def _make_registry() -> Any:
     config[BpmnWorkflow] = _StateConverter
     registry = BpmnWorkflowSerializer.configure(config)
     # the clocked timers share their parents' serialized form
-    from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+    from SpiffWorkflow.bpmn.serializer.default.event_definition import (
+        TimerConditionalEventDefinitionConverter,
+    )
 
     for cls in (ClockedTimeDate, ClockedDuration, ClockedCycle):
         TimerConditionalEventDefinitionConverter(cls, registry)
@@ -163,7 +165,8 @@ def _error_from(exc: Exception) -> EngineError:
     message = str(exc)
     if isinstance(exc, SpiffWorkflowException) and getattr(exc, "notes", None):
         message = "; ".join([message, *exc.notes])
-    return EngineError(message, task_name=name, task_title=title, line=line if isinstance(line, int) else None)
+    return EngineError(message, task_name=name, task_title=title,
+                       line=line if isinstance(line, int) else None)
 
 
 def _task_due(workflow: Any, task: Any, props: Mapping[str, str]) -> datetime | None:
@@ -242,11 +245,12 @@ def _events(workflow: Any) -> tuple[dict[str, Any], ...]:
     out = []
     for event in workflow.get_events():
         definition = event.event_definition
+        payload = event.payload
         out.append({
             "type": type(definition).__name__,
             "name": getattr(definition, "name", None),
             "code": getattr(definition, "code", None),
-            "payload": event.payload if isinstance(event.payload, dict | list | str | int | float | None) else None,
+            "payload": payload if isinstance(payload, dict | list | str | int | float | None) else None,
             "correlations": dict(event.correlations or {}),
         })
     return tuple(out)
@@ -296,7 +300,8 @@ def _advance(workflow: Any) -> Step:
 def start(compiled: CompiledSpec, data: Mapping[str, Any] | None = None,
           functions: Functions | None = None) -> Step:
     """Create a workflow, give its start event `data`, and run it to its first wait state."""
-    workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=make_script_engine(functions))
+    workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs,
+                            script_engine=make_script_engine(functions))
     if data:
         first = workflow.get_tasks(state=TaskState.READY)
         for task in first:

@@ -13,11 +13,12 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-_SAFE_BUILTIN_NAMES = (
-    "abs all any bool dict divmod enumerate filter float format frozenset int isinstance len list map "
-    "max min next range repr reversed round set slice sorted str sum tuple zip True False None "
-    "Exception ValueError KeyError TypeError IndexError ZeroDivisionError NameError"
-).split()
+_SAFE_BUILTIN_NAMES = [
+    "abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset",
+    "int", "isinstance", "len", "list", "map", "max", "min", "next", "range", "repr", "reversed", "round",
+    "set", "slice", "sorted", "str", "sum", "tuple", "zip", "True", "False", "None", "Exception",
+    "ValueError", "KeyError", "TypeError", "IndexError", "ZeroDivisionError", "NameError",
+]
 
 SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
 SAFE_BUILTINS["__import__"] = None  # `import x` inside a script fails with a clear TypeError

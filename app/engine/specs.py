@@ -64,7 +64,8 @@ class BundleInfo:
 
 def _spiff_properties(node: etree._Element) -> dict[str, str]:
     props = {}
-    for prop in node.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS):
+    path = "./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property"
+    for prop in node.xpath(path, namespaces=NS):
         if prop.get("name") is not None:
             props[prop.get("name")] = prop.get("value", "")
     return props
@@ -87,7 +88,8 @@ def describe_process(process: etree._Element, filename: str) -> ProcessInfo:
         for key in (FORM_PROPERTY, UI_FORM_PROPERTY):
             if props.get(key):
                 forms.add(props[key])
-    lanes = sorted({lane.get("name") or lane.get("id") for lane in process.xpath(".//bpmn:lane", namespaces=NS)})
+    lanes = sorted({lane.get("name") or lane.get("id")
+                    for lane in process.xpath(".//bpmn:lane", namespaces=NS)})
     return ProcessInfo(
         id=process.get("id"),
         name=process.get("name") or process.get("id"),

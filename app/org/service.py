@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from argon2 import PasswordHasher
@@ -110,10 +111,8 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """Return the active user whose password matches, else None."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password or "")
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(user.password_hash, password or "")
