@@ -77,9 +77,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     """Create the demo county, departments, users and cases (once)."""
+    from app.errors import DomainError
     from app.seed import seed_demo
 
-    seeded = seed_demo(_config())
+    try:
+        seeded = seed_demo(_config())
+    except DomainError as exc:
+        print(f"seed-demo failed: {exc.message}", file=sys.stderr)
+        for name, message in exc.fields.items():
+            print(f"  {name}: {message}", file=sys.stderr)
+        return 1
     print("demo data created" if seeded else "demo data already present")
     return 0
 
@@ -188,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SpiffWorkflow logs every task state change at INFO; alembic every plugin
+    for noisy in ("spiff", "SpiffWorkflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     os.chdir(PROJECT_ROOT) if (PROJECT_ROOT / "pyproject.toml").exists() else None
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

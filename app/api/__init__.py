@@ -132,7 +132,7 @@ def with_user(write: bool = True) -> Callable[[F], F]:
 
 
 def _register() -> None:
-    from app.api import auth, cases, org, processes, tasks, testing  # noqa: F401
+    from app.api import auth, calendar, cases, org, processes, tasks, testing  # noqa: F401
 
 
 _register()

@@ -15,6 +15,7 @@ from app.cases.models import MediationCase
 from app.cases.service import DEADLINE_KEYS, create_case, get_case, parse_intake, retry_case
 from app.errors import BadRequest, InvalidInput, NotFound
 from app.org.models import Department, OrgUnit, Role, User
+from app.org.service import sees_area
 from app.tasks.models import HumanTask
 
 PAGE_SIZE = 50
@@ -22,7 +23,7 @@ PAGE_SIZE = 50
 
 def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
     """Within the user's org unit subtree, or dispatched to the user's department."""
-    if user.is_admin or case.org_unit.path.startswith(user.org_unit.path):
+    if user.is_admin or (sees_area(user) and case.org_unit.path.startswith(user.org_unit.path)):
         return True
     if user.department_id is None:
         return False
@@ -95,11 +96,13 @@ def list_cases(session: Session, user: User) -> Any:
         raise BadRequest("page must be a positive number", fields={"page": "a number from 1"}) from None
     query = select(MediationCase).join(OrgUnit, OrgUnit.id == MediationCase.org_unit_id)
     if not user.is_admin:
-        scope = OrgUnit.path.startswith(user.org_unit.path)
-        if user.department_id is not None:
-            scope = or_(scope, exists().where(HumanTask.case_id == MediationCase.id,
-                                              HumanTask.department_id == user.department_id))
-        query = query.where(scope)
+        dispatched = exists().where(HumanTask.case_id == MediationCase.id,
+                                    HumanTask.department_id == user.department_id)
+        if sees_area(user):
+            scope = OrgUnit.path.startswith(user.org_unit.path)
+            query = query.where(or_(scope, dispatched) if user.department_id is not None else scope)
+        else:
+            query = query.where(dispatched)
     if args.get("status"):
         query = query.where(MediationCase.status == args["status"])
     if args.get("stage"):

@@ -334,6 +334,11 @@ def complete_task(compiled: CompiledSpec, state: bytes, task_id: str, data: Mapp
     try:
         task.run()
     except Exception as exc:  # noqa: BLE001 - post-scripts and data outputs are user content
+        failed = getattr(exc, "task", None)
+        if task.has_state(TaskState.COMPLETED) and failed is not None and failed is not task:
+            # the person's task is done; what failed came after it (e.g. the next task's
+            # pre-script): keep the completion and report the failure as this step's error
+            return _finish(workflow, [], _error_from(exc))
         raise _error_from(exc) from exc
     return _advance(workflow)
 

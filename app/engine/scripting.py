@@ -30,9 +30,37 @@ def _no_import(*_args: Any, **_kwargs: Any) -> Any:
 
 SAFE_BUILTINS["__import__"] = _no_import
 
+class _ClockedDatetime(_dt.datetime):
+    """`datetime` for scripts: `now()` and `utcnow()` read OneStop's clock, like the timers do.
+
+    They return plain `datetime` objects, so task data holds nothing the serializer does not know.
+    """
+
+    @classmethod
+    def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:  # type: ignore[override]
+        from app import clock
+
+        moment = clock.now()
+        if tz is None:
+            local = moment.astimezone()
+            return _dt.datetime(local.year, local.month, local.day, local.hour, local.minute, local.second,
+                                local.microsecond)
+        converted = moment.astimezone(tz)
+        return _dt.datetime(converted.year, converted.month, converted.day, converted.hour, converted.minute,
+                            converted.second, converted.microsecond, converted.tzinfo)
+
+    @classmethod
+    def utcnow(cls) -> _dt.datetime:  # type: ignore[override]
+        return cls.now(_dt.UTC).replace(tzinfo=None)
+
+    @classmethod
+    def today(cls) -> _dt.datetime:  # type: ignore[override]
+        return cls.now()
+
+
 #: names every script sees besides the builtins
 BASE_GLOBALS: dict[str, Any] = {
-    "datetime": _dt.datetime,
+    "datetime": _ClockedDatetime,
     "timedelta": _dt.timedelta,
     "timezone": _dt.timezone,
 }

@@ -121,6 +121,16 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+#: roles that see every case of their org unit's subtree; department and service staff see only
+#: the cases dispatched to their department
+AREA_ROLES = (Role.receiver, Role.mediator, Role.leader, Role.designer, Role.admin)
+
+
+def sees_area(user: User) -> bool:
+    """True when the user sees cases by place (not only those dispatched to their department)."""
+    return user.has_role(*AREA_ROLES)
+
+
 def can_see_org_unit(user: User, unit: OrgUnit) -> bool:
     """A village sees its own cases, a township its villages', the county all below it."""
     return unit.path.startswith(user.org_unit.path)

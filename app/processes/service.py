@@ -273,24 +273,24 @@ class LoadedSpec:
 
 
 class _SpecCache:
-    """Compiled specs by runtime spec id; they are immutable, so entries never go stale."""
+    """Compiled specs by (database, runtime spec id); they are immutable, so entries never go stale."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[int, LoadedSpec] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int], LoadedSpec] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: int) -> LoadedSpec | None:
+    def get(self, key: tuple[str, int]) -> LoadedSpec | None:
         with self._lock:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
             return item
 
-    def put(self, item: LoadedSpec) -> None:
+    def put(self, key: tuple[str, int], item: LoadedSpec) -> None:
         with self._lock:
-            self._items[item.id] = item
-            self._items.move_to_end(item.id)
+            self._items[key] = item
+            self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
@@ -304,7 +304,8 @@ SPEC_CACHE = _SpecCache()
 
 def load_spec(session: Session, runtime_spec_id: int) -> LoadedSpec:
     """The compiled spec of a runtime spec, parsed once per process and cached."""
-    cached = SPEC_CACHE.get(runtime_spec_id)
+    key = (str(session.get_bind().url), runtime_spec_id)
+    cached = SPEC_CACHE.get(key)
     if cached is not None:
         return cached
     rs = session.get(RuntimeSpec, runtime_spec_id)
@@ -316,7 +317,7 @@ def load_spec(session: Session, runtime_spec_id: int) -> LoadedSpec:
     forms = {a.filename: json.loads(a.content) for a in artifacts if a.kind == ArtifactKind.form}
     compiled = engine.compile_spec(rs.process_version.process_id, bpmn, dmn)
     loaded = LoadedSpec(id=rs.id, process_id=rs.process_version.process_id, compiled=compiled, forms=forms)
-    SPEC_CACHE.put(loaded)
+    SPEC_CACHE.put(key, loaded)
     return loaded
 
 

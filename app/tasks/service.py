@@ -13,6 +13,7 @@ from app.cases.models import MediationCase
 from app.cases.service import add_event, get_case, record_incident, script_functions, sync_case
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
 from app.org.models import OrgUnit, Role, User
+from app.org.service import sees_area
 from app.processes.service import load_spec
 from app.tasks.models import HumanTask, TaskStatus
 
@@ -73,8 +74,8 @@ def get_task(session: Session, user: User, task_id: int, *, lock_case: bool = Fa
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
-    if not user.is_admin and not task.case.org_unit.path.startswith(user.org_unit.path) \
-            and not can_work_on(user, task):
+    in_area = sees_area(user) and task.case.org_unit.path.startswith(user.org_unit.path)
+    if not user.is_admin and not in_area and not can_work_on(user, task):
         raise NotFound(f"no task {task_id}")
     if lock_case:
         get_case(session, task.case.case_no, lock=True)
