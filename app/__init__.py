@@ -50,7 +50,8 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     if run_scheduler:
         from app.scheduler.runner import start_scheduler as start
 
-        app.extensions["onestop.scheduler"] = start(db, poll_seconds=cfg.scheduler_poll_seconds)
+        app.extensions["onestop.scheduler"] = start(db, poll_seconds=cfg.scheduler_poll_seconds,
+                                                    follow_test_clock=cfg.testing)
     return app
 
 

@@ -128,7 +128,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     cfg = _config()
     db = Database(cfg.database_url)
-    runner = TimerScheduler(db, poll_seconds=cfg.scheduler_poll_seconds, listen=True)
+    runner = TimerScheduler(db, poll_seconds=cfg.scheduler_poll_seconds, listen=True,
+                            follow_test_clock=cfg.testing)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

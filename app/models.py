@@ -4,7 +4,7 @@ from app.calendar.models import CalendarDay
 from app.cases.models import CaseCounter, CaseEvent, CaseState, Incident, MediationCase
 from app.org.models import Department, OrgUnit, User
 from app.processes.models import Artifact, DecisionVersion, Deployment, FormVersion, ProcessVersion, RuntimeSpec
-from app.scheduler.models import PendingTimer
+from app.scheduler.models import PendingTimer, SharedClock
 from app.tasks.models import HumanTask
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "PendingTimer",
     "ProcessVersion",
     "RuntimeSpec",
+    "SharedClock",
     "User",
 ]

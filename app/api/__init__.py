@@ -39,6 +39,15 @@ def _refuse_large_bodies() -> Any:
     return None
 
 
+@bp.before_request
+def _adopt_test_clock() -> None:
+    """Testing only: every worker follows the test clock another worker may have moved."""
+    if current_app.config["ONESTOP"].testing:
+        from app.scheduler.service import adopt_clock
+
+        adopt_clock(database())
+
+
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Any:
     return error_response(exc.status, exc.code, exc.message, exc.fields)

@@ -10,7 +10,7 @@ from flask import abort, current_app, jsonify
 from app import clock
 from app.api import bp, database, json_body
 from app.errors import InvalidInput
-from app.scheduler.service import fire_due_timers
+from app.scheduler.service import fire_due_timers, publish_clock
 from app.timeutil import local_iso, parse_iso
 
 
@@ -47,6 +47,7 @@ def post_clock() -> Any:
             clock.set_to(moment)
         except ValueError as exc:
             raise InvalidInput(str(exc), fields={"set": "the clock only moves forward"}) from None
+    publish_clock(database())
     fired = fire_due_timers(database())
     runner = current_app.extensions.get("onestop.scheduler")
     if runner is not None:

@@ -18,3 +18,13 @@ class PendingTimer(Base):
     engine_task_id: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(255))
     due_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SharedClock(Base):
+    """Testing only: how far the test clock is ahead of real time, shared by all processes
+    (web workers and schedulers) so that they agree about what is due."""
+
+    __tablename__ = "shared_clock"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    offset_seconds: Mapped[float]

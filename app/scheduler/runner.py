@@ -16,7 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from app import clock
 from app.cases import service as case_service
 from app.db import Database
-from app.scheduler.service import earliest_due, fire_due_timers
+from app.scheduler.service import adopt_clock, earliest_due, fire_due_timers
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,10 @@ NOTIFY_CHANNEL = "onestop_timer"
 class TimerScheduler:
     """Fires due timers on time; one per process, started by `start()`."""
 
-    def __init__(self, db: Database, *, poll_seconds: float = 30.0, listen: bool = False) -> None:
+    def __init__(self, db: Database, *, poll_seconds: float = 30.0, listen: bool = False,
+                 follow_test_clock: bool = False) -> None:
         self.db = db
+        self.follow_test_clock = follow_test_clock
         self.poll_seconds = poll_seconds
         self.listen = listen and not db.is_sqlite
         self._scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
@@ -63,6 +65,8 @@ class TimerScheduler:
     def run_due(self) -> None:
         """Fire what is due, then sleep until the next timer."""
         try:
+            if self.follow_test_clock:
+                adopt_clock(self.db)
             fire_due_timers(self.db)
         except Exception:  # noqa: BLE001 - the scheduler must survive anything
             log.exception("timer run failed")
@@ -118,12 +122,14 @@ _started: TimerScheduler | None = None
 _started_lock = threading.Lock()
 
 
-def start_scheduler(db: Database, *, poll_seconds: float, listen: bool = False) -> TimerScheduler:
+def start_scheduler(db: Database, *, poll_seconds: float, listen: bool = False,
+                    follow_test_clock: bool = False) -> TimerScheduler:
     """Start this process's one scheduler (a second call returns the running one)."""
     global _started
     with _started_lock:
         if _started is None:
-            _started = TimerScheduler(db, poll_seconds=poll_seconds, listen=listen)
+            _started = TimerScheduler(db, poll_seconds=poll_seconds, listen=listen,
+                                      follow_test_clock=follow_test_clock)
             _started.start()
         return _started
 

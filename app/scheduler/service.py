@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -12,7 +12,7 @@ from app import clock
 from app.cases.models import MediationCase
 from app.cases.service import fire_case_timers
 from app.db import Database
-from app.scheduler.models import PendingTimer
+from app.scheduler.models import PendingTimer, SharedClock
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +61,21 @@ def fire_due_timers(db: Database, *, max_cases: int = 10_000) -> list[Fired]:
         if case_id is not None:
             done.add(case_id)
     return fired
+
+
+def publish_clock(db: Database) -> None:
+    """Testing only: store this process's clock offset for the other processes."""
+    with db.unit_of_work() as session:
+        row = session.get(SharedClock, 1)
+        if row is None:
+            session.add(SharedClock(id=1, offset_seconds=clock.offset().total_seconds()))
+        else:
+            row.offset_seconds = max(row.offset_seconds, clock.offset().total_seconds())
+
+
+def adopt_clock(db: Database) -> None:
+    """Testing only: move this process's clock up to the offset another process published."""
+    with db.unit_of_work(write=False) as session:
+        seconds = session.scalar(select(SharedClock.offset_seconds).where(SharedClock.id == 1))
+    if seconds is not None:
+        clock.set_offset(timedelta(seconds=seconds))

@@ -2,14 +2,13 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 08:57:43.391017
+Create Date: 2026-11-23 09:11:45.878185
 """
 from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 import sqlalchemy as sa
 import app.db
-from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
@@ -39,6 +38,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_org_unit_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_org_unit_path'), ['path'], unique=False)
 
+    op.create_table('shared_clock',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('offset_seconds', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_shared_clock'))
+    )
     op.create_table('department',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=64), nullable=False),
@@ -366,6 +370,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_department_org_unit_id'))
 
     op.drop_table('department')
+    op.drop_table('shared_clock')
     with op.batch_alter_table('org_unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_org_unit_path'))
         batch_op.drop_index(batch_op.f('ix_org_unit_parent_id'))
