@@ -24,11 +24,11 @@ run: install
 	$(VENV)/bin/onestop serve --host 127.0.0.1 --port 5000
 
 test: install
-	$(VENV)/bin/ruff check app tests bench
+	$(VENV)/bin/ruff check app tests $(wildcard bench)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(VENV)/bin/ruff check app tests bench
+	$(VENV)/bin/ruff check app tests $(wildcard bench)
 
 bench: install
 	$(PY) bench/run.py
