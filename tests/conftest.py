@@ -43,6 +43,13 @@ def _cheap_password_hashing() -> Iterator[None]:
     service._hasher = saved
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not PG_AVAILABLE:
+        terminalreporter.write_line(
+            "!!! PostgreSQL did not answer on 127.0.0.1:5432: every PostgreSQL test was SKIPPED !!!",
+            red=True, bold=True)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if PG_AVAILABLE:
         return "PostgreSQL: available, the database tests run on SQLite and PostgreSQL"
