@@ -42,6 +42,9 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
 
     app.register_blueprint(api_bp)
     app.register_blueprint(openapi_bp)
+    from app import web
+
+    web.init_app(app)
 
     if cfg.auto_deploy:
         deploy_shipped_if_empty(app)

@@ -77,6 +77,11 @@ class User(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow_column_default)
+    #: failed logins in a row, and until when the account is locked after too many
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    #: preferred UI language ("zh" or "en")
+    locale: Mapped[str] = mapped_column(String(8), default="zh")
 
     org_unit: Mapped[OrgUnit] = relationship(lazy="joined")
     department: Mapped[Department | None] = relationship(lazy="joined")
