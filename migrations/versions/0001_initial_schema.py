@@ -2,13 +2,13 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:11:45.878185
+Create Date: 2026-11-23 09:21:04.360705
 """
 from alembic import op
 from sqlalchemy import Text
-from sqlalchemy.dialects import postgresql
 import sqlalchemy as sa
 import app.db
+from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
@@ -66,6 +66,9 @@ def upgrade() -> None:
     sa.Column('department_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('failed_logins', sa.Integer(), nullable=False),
+    sa.Column('locked_until', app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('locale', sa.String(length=8), nullable=False),
     sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_app_user_department_id_department')),
     sa.ForeignKeyConstraint(['org_unit_id'], ['org_unit.id'], name=op.f('fk_app_user_org_unit_id_org_unit')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
