@@ -1,11 +1,13 @@
 """Translations: Chinese is the source language of every message; English comes from a catalog.
 
-The catalogs (`app/translations/<lang>/LC_MESSAGES/messages.po`) are compiled to `.mo` when the app
-starts and the `.po` is newer, so there is no build step to forget.
+Each UI area keeps its own catalog (`app/translations/<lang>/LC_MESSAGES/<area>.po`); they are merged
+and compiled to `messages.mo` when the app starts and any `.po` is newer, so there is no build step
+to forget.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,16 +19,25 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def compile_catalogs() -> None:
-    """Compile every messages.po whose .mo is missing or older."""
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+    """Merge each language's .po files (one per UI area) into messages.mo when any is newer."""
+    for folder in TRANSLATIONS.glob("*/LC_MESSAGES"):
+        sources = sorted(folder.glob("*.po"))
+        mo = folder / "messages.mo"
+        if not sources or (mo.exists() and mo.stat().st_mtime >= max(p.stat().st_mtime for p in sources)):
             continue
-        with po.open("rb") as f:
-            catalog = read_po(f)
-        tmp = mo.with_suffix(".mo.tmp")
+        merged = None
+        for po in sources:
+            with po.open("rb") as f:
+                catalog = read_po(f)
+            if merged is None:
+                merged = catalog
+            else:
+                for message in catalog:
+                    if message.id:
+                        merged[message.id] = message
+        tmp = folder / f"messages.mo.{os.getpid()}.tmp"
         with tmp.open("wb") as f:
-            write_mo(f, catalog)
+            write_mo(f, merged)
         tmp.replace(mo)
 
 
