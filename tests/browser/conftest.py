@@ -30,12 +30,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """OneStop with the demo world and the shipped processes, served on 127.0.0.1."""
+    from sqlalchemy import create_engine
+
     import app.models  # noqa: F401
     from app import create_app
     from app.config import Config
     from app.db import Base
     from app.seed import seed_demo
-    from sqlalchemy import create_engine
 
     db_path = tmp_path_factory.mktemp("live") / "live.db"
     url = f"sqlite:///{db_path}"
