@@ -53,8 +53,11 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     if run_scheduler:
         from app.scheduler.runner import start_scheduler as start
 
+        from app.notify.channels import load_channel
+
         app.extensions["onestop.scheduler"] = start(db, poll_seconds=cfg.scheduler_poll_seconds,
-                                                    follow_test_clock=cfg.testing)
+                                                    follow_test_clock=cfg.testing,
+                                                    channel=load_channel(cfg.sms_channel))
     return app
 
 

@@ -128,8 +128,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     cfg = _config()
     db = Database(cfg.database_url)
+    from app.notify.channels import load_channel
+
     runner = TimerScheduler(db, poll_seconds=cfg.scheduler_poll_seconds, listen=True,
-                            follow_test_clock=cfg.testing)
+                            follow_test_clock=cfg.testing, channel=load_channel(cfg.sms_channel))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

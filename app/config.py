@@ -38,6 +38,8 @@ class Config:
     timezone: str = "Asia/Shanghai"
     #: prefix of case numbers, e.g. QX-2026-000123
     case_prefix: str = "QX"
+    #: the SMS channel: "log" (write to the log) or "package.module:Class" of a real gateway
+    sms_channel: str = "log"
 
     ENV_NAMES = {
         "database_url": "ONESTOP_DATABASE_URL",
@@ -52,6 +54,7 @@ class Config:
         "max_content_length": "ONESTOP_MAX_CONTENT_LENGTH",
         "timezone": "ONESTOP_TIMEZONE",
         "case_prefix": "ONESTOP_CASE_PREFIX",
+        "sms_channel": "ONESTOP_SMS_CHANNEL",
     }
 
     @classmethod

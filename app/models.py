@@ -2,6 +2,7 @@
 
 from app.calendar.models import CalendarDay
 from app.cases.models import CaseCounter, CaseEvent, CaseState, Incident, MediationCase
+from app.notify.models import Notification, OutboxMessage
 from app.org.models import Department, OrgUnit, User
 from app.processes.models import Artifact, DecisionVersion, Deployment, FormVersion, ProcessVersion, RuntimeSpec
 from app.scheduler.models import PendingTimer, SharedClock
@@ -20,7 +21,9 @@ __all__ = [
     "HumanTask",
     "Incident",
     "MediationCase",
+    "Notification",
     "OrgUnit",
+    "OutboxMessage",
     "PendingTimer",
     "ProcessVersion",
     "RuntimeSpec",

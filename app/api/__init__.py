@@ -141,7 +141,7 @@ def with_user(write: bool = True) -> Callable[[F], F]:
 
 
 def _register() -> None:
-    from app.api import auth, calendar, cases, org, processes, tasks, testing  # noqa: F401
+    from app.api import auth, calendar, cases, notifications, org, processes, tasks, testing  # noqa: F401
 
 
 _register()

@@ -223,6 +223,8 @@ def _assignee_of(session: Session, ready: engine.ReadyTask) -> int | None:
 
 
 def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor: User | None) -> None:
+    from app.notify.service import notify_task_created
+
     open_rows = {t.engine_task_id: t for t in session.scalars(
         select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open))}
     ready_ids = {r.id for r in step.ready}
@@ -245,6 +247,8 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor:
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
         )
         session.add(row)
+        session.flush()
+        notify_task_created(session, case, row)
         add_event(session, case, "task_created", task_name=ready.name, message=ready.title,
                   data={"department": department.code if department else None, "role": row.role,
                         "due_at": local_iso(ready.due_at)})
@@ -364,6 +368,35 @@ def retry_case(session: Session, actor: User | None, case_no: str, data: dict[st
     else:
         step = engine.retry(spec.compiled, case.state.blob, data, functions)
     sync_case(session, case, spec, step, actor=actor, action={"op": "retry"})
+    return case
+
+
+def deliver_message(session: Session, actor: User | None, case_no: str, name: str, payload: Any = None,
+                    correlations: dict[str, Any] | None = None) -> MediationCase:
+    """Deliver message `name` from outside to a case and run the case on.
+
+    The case must wait for it (a catch event, receive task, boundary event or event-based gateway);
+    unless `correlations` is given, the correlation keys are computed from `payload` (see
+    `engine.send_message`). A message the case does not wait for is a Conflict and changes nothing;
+    a message whose handling fails (a retrieval expression, a script after it) is an incident.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("a message needs a name", fields={"name": "required"})
+    if correlations is not None and not isinstance(correlations, dict):
+        raise InvalidInput("correlations must be an object", fields={"correlations": "expected an object"})
+    case = get_case(session, case_no, lock=True)
+    if case.status == CaseStatus.closed:
+        raise Conflict(f"case {case_no} is closed")
+    spec = load_spec(session, case.runtime_spec_id)
+    functions = script_functions(session, case.org_unit)
+    try:
+        step = engine.send_message(spec.compiled, case.state.blob, name, payload, correlations, functions)
+    except engine.MessageNotAwaited:
+        raise Conflict(f"case {case_no} is not waiting for message {name!r}") from None
+    add_event(session, case, "message_received", actor=actor, message=name,
+              data={"payload": payload, "correlations": correlations or {}})
+    action = {"op": "message", "name": name, "payload": payload, "correlations": correlations}
+    sync_case(session, case, spec, step, actor=actor, action=action)
     return case
 
 

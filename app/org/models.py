@@ -72,6 +72,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200), default="")
+    #: mobile number for SMS notifications (optional)
+    phone: Mapped[str | None] = mapped_column(String(32))
     roles: Mapped[list[Any]] = mapped_column(default=list)
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)

@@ -16,6 +16,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from app import clock
 from app.cases import service as case_service
 from app.db import Database
+from app.notify.channels import Channel, LogChannel
+from app.notify.service import deliver_outbox, notify_overdue_tasks
 from app.scheduler.service import adopt_clock, earliest_due, fire_due_timers
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,11 @@ class TimerScheduler:
     """Fires due timers on time; one per process, started by `start()`."""
 
     def __init__(self, db: Database, *, poll_seconds: float = 30.0, listen: bool = False,
-                 follow_test_clock: bool = False) -> None:
+                 follow_test_clock: bool = False, channel: Channel | None = None,
+                 housekeeping_seconds: float = 30.0) -> None:
         self.db = db
+        self.channel = channel or LogChannel()
+        self.housekeeping_seconds = housekeeping_seconds
         self.follow_test_clock = follow_test_clock
         self.poll_seconds = poll_seconds
         self.listen = listen and not db.is_sqlite
@@ -47,6 +52,8 @@ class TimerScheduler:
         self._scheduler.start()
         self._scheduler.add_job(self.run_due, "interval", seconds=self.poll_seconds, id="poll",
                                 replace_existing=True)
+        self._scheduler.add_job(self.housekeeping, "interval", seconds=self.housekeeping_seconds,
+                                id="housekeeping", replace_existing=True)
         case_service.timer_listeners.append(self.notify)
         if self.listen:
             threading.Thread(target=self._listen_loop, name="onestop-timer-listen", daemon=True).start()
@@ -71,6 +78,15 @@ class TimerScheduler:
         except Exception:  # noqa: BLE001 - the scheduler must survive anything
             log.exception("timer run failed")
         self.arm()
+
+    def housekeeping(self) -> None:
+        """Tell people about tasks that became overdue, and send the outbox."""
+        try:
+            with self.db.unit_of_work() as session:
+                notify_overdue_tasks(session)
+            deliver_outbox(self.db, self.channel)
+        except Exception:  # noqa: BLE001 - the scheduler must survive anything
+            log.exception("housekeeping failed")
 
     def arm(self) -> None:
         """Schedule the wake-up job at the earliest pending due time."""
@@ -123,13 +139,13 @@ _started_lock = threading.Lock()
 
 
 def start_scheduler(db: Database, *, poll_seconds: float, listen: bool = False,
-                    follow_test_clock: bool = False) -> TimerScheduler:
+                    follow_test_clock: bool = False, channel: Channel | None = None) -> TimerScheduler:
     """Start this process's one scheduler (a second call returns the running one)."""
     global _started
     with _started_lock:
         if _started is None:
             _started = TimerScheduler(db, poll_seconds=poll_seconds, listen=listen,
-                                      follow_test_clock=follow_test_clock)
+                                      follow_test_clock=follow_test_clock, channel=channel)
             _started.start()
         return _started
 

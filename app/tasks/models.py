@@ -43,6 +43,8 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     data: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    #: when the people of this task were told it is overdue (once)
+    overdue_notified_at: Mapped[datetime | None]
 
     case = relationship("MediationCase", lazy="joined")
     department = relationship("Department", lazy="joined")

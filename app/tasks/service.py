@@ -179,5 +179,10 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
     add_event(session, case, "task_completed", actor=user, task_name=task.name, message=task.title,
               data={"data": data, "department": task.department.code if task.department else None,
                     "role": task.role})
+    if isinstance(data, dict) and data.get("action") == "return":
+        # a department returned a wrong dispatch (退单): the case's mediators must re-dispatch
+        from app.notify.service import notify_task_returned
+
+        notify_task_returned(session, case, task, str(data.get("return_reason") or data.get("reason") or data.get("text") or ""))
     sync_case(session, case, spec, step, actor=user, action=action)
     return case

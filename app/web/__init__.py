@@ -64,7 +64,8 @@ def init_app(app: Any) -> None:
     app.jinja_env.filters["time_left"] = time_left
     app.jinja_env.globals["now"] = clock.now
     app.jinja_env.globals["get_locale"] = get_locale
-    from app.web import views  # noqa: F401
+    app.jinja_env.globals["current_app"] = current_app
+    from app.web import notifications, views  # noqa: F401
 
     app.register_blueprint(bp)
 

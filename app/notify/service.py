@@ -1,0 +1,137 @@
+"""Who hears about what: new, returned and overdue tasks go to the bell of everyone who may act on
+them, and to their phones through the outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.cases.models import MediationCase
+from app.db import Database
+from app.notify.channels import Channel
+from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus
+from app.org.models import Role, User
+from app.tasks.models import HumanTask, TaskStatus
+
+log = logging.getLogger(__name__)
+
+#: delivery attempts before a message is marked failed
+MAX_ATTEMPTS = 5
+
+
+def _ancestor_ids(case: MediationCase) -> list[int]:
+    return [int(part) for part in case.org_unit.path.strip("/").split("/") if part]
+
+
+def users_for_task(session: Session, task: HumanTask) -> list[User]:
+    """The assignee, or else every active user who may act on the task."""
+    if task.assignee_id is not None:
+        user = session.get(User, task.assignee_id)
+        return [user] if user is not None and user.active else []
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(task.case)))
+    if task.department_id is not None:
+        query = query.where(User.department_id == task.department_id)
+    return [u for u in session.scalars(query) if task.role in u.roles]
+
+
+def case_mediators(session: Session, case: MediationCase) -> list[User]:
+    """The mediators responsible for the case's place."""
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(case)))
+    return [u for u in session.scalars(query) if Role.mediator in u.roles]
+
+
+def _notify(session: Session, users: Iterable[User], kind: NotificationKind, case: MediationCase,
+            task: HumanTask | None, text: str) -> list[Notification]:
+    made = []
+    for user in users:
+        note = Notification(user_id=user.id, kind=kind, case_id=case.id, task_id=task.id if task else None,
+                            text=text[:500], created_at=clock.now())
+        session.add(note)
+        made.append(note)
+        if user.phone:
+            session.flush()
+            session.add(OutboxMessage(channel="sms", recipient=user.phone, body=f"【一站式调处】{text}"[:500],
+                                      notification_id=note.id, next_attempt_at=clock.now()))
+    return made
+
+
+def notify_task_created(session: Session, case: MediationCase, task: HumanTask) -> list[Notification]:
+    """Tell the people who may do a new task that it is waiting."""
+    return _notify(session, users_for_task(session, task), NotificationKind.task_new, case, task,
+                   f"新待办：{case.case_no}「{case.title}」— {task.title}")
+
+
+def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, reason: str) -> list[Notification]:
+    """Tell the case's mediators that a department returned its dispatch (退单)."""
+    who = task.department.name if task.department else task.role
+    text = f"退单：{who} 退回了 {case.case_no}「{case.title}」" + (f"，理由：{reason}" if reason else "")
+    return _notify(session, case_mediators(session, case), NotificationKind.task_returned, case, task, text)
+
+
+def notify_overdue_tasks(session: Session) -> int:
+    """Tell the people of every task that has just become overdue (once per task)."""
+    now = clock.now()
+    tasks = list(session.scalars(select(HumanTask).where(
+        HumanTask.status == TaskStatus.open, HumanTask.due_at < now, HumanTask.overdue_notified_at.is_(None))
+        .limit(500)))
+    for task in tasks:
+        _notify(session, users_for_task(session, task), NotificationKind.task_overdue, task.case, task,
+                f"已超期：{task.case.case_no}「{task.case.title}」— {task.title}")
+        task.overdue_notified_at = now
+    return len(tasks)
+
+
+def unread_count(session: Session, user: User) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count()).select_from(Notification)
+                          .where(Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def list_notifications(session: Session, user: User, *, limit: int = 50) -> list[Notification]:
+    return list(session.scalars(select(Notification).where(Notification.user_id == user.id)
+                                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+
+
+def mark_read(session: Session, user: User, ids: Iterable[int] | None = None) -> None:
+    """Mark some (or all) of the user's notifications as read."""
+    query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if ids is not None:
+        query = query.where(Notification.id.in_(list(ids)))
+    session.execute(query.values(read_at=clock.now()))
+
+
+def deliver_outbox(db: Database, channel: Channel, *, limit: int = 100) -> int:
+    """Send due outbox messages, each in its own transaction; failures retry with backoff."""
+    sent = 0
+    for _ in range(limit):
+        with db.unit_of_work() as session:
+            query = (select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending,
+                                                 OutboxMessage.channel == channel.name,
+                                                 OutboxMessage.next_attempt_at <= clock.now())
+                     .order_by(OutboxMessage.id).limit(1))
+            if not db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            message = session.scalar(query)
+            if message is None:
+                break
+            message.attempts += 1
+            try:
+                channel.send(message.recipient, message.body)
+            except Exception as exc:  # noqa: BLE001 - a gateway failure must not stop the others
+                message.last_error = str(exc)[:1000]
+                if message.attempts >= MAX_ATTEMPTS:
+                    message.status = OutboxStatus.failed
+                else:
+                    message.next_attempt_at = clock.now() + timedelta(minutes=2 ** message.attempts)
+                log.warning("sending outbox message %s failed: %s", message.id, exc)
+                continue
+            message.status = OutboxStatus.sent
+            message.sent_at = clock.now()
+            sent += 1
+    return sent

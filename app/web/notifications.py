@@ -1,0 +1,41 @@
+"""The bell: unread count in the header, and the list of the person's notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, redirect, render_template, request, url_for
+
+from app.notify.service import list_notifications, mark_read, unread_count
+from app.web import bp, login_required, page_session
+
+
+@bp.get("/notifications")
+@login_required
+def notifications() -> Any:
+    with page_session() as s:
+        items = list_notifications(s, g.user)
+        return render_template("web/notifications.html", items=items, unread=unread_count(s, g.user))
+
+
+@bp.get("/notifications/badge")
+@login_required
+def notifications_badge() -> Any:
+    """The bell's content: the icon and, when there is any, the unread count."""
+    with page_session() as s:
+        count = unread_count(s, g.user)
+    badge = f'<span class="badge" aria-label="unread">{count}</span>' if count else ""
+    return f"🔔{badge}"
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read() -> Any:
+    """Mark one notification (id) or all of them as read, then follow its link if it has one."""
+    raw = request.form.get("id")
+    with page_session(write=True) as s:
+        mark_read(s, g.user, [int(raw)] if raw and raw.isdigit() else None)
+    target = request.form.get("next")
+    if target and target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("web.notifications"))

@@ -1,0 +1,121 @@
+"""New, returned and overdue tasks reach the bell and, through the outbox, the phone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app import clock
+from app.notify.channels import LogChannel, load_channel
+from app.notify.models import OutboxMessage
+from app.notify.service import deliver_outbox, notify_overdue_tasks
+from app.org.models import User
+
+BUNDLES = Path(__file__).resolve().parents[1] / "api" / "bundles"
+
+
+def start_two_step(api) -> str:
+    files = {n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")}
+    assert api.deploy(files).status_code == 201
+    return api.intake(process_id="two_step").get_json()["case_no"]
+
+
+def bell(api, user):
+    return api.get("/notifications", user).get_json()
+
+
+def test_new_tasks_reach_everyone_who_may_do_them(api):
+    case_no = start_two_step(api)
+    assert bell(api, "mediator")["unread"] == 1
+    assert bell(api, "mediator_town")["unread"] == 1  # the village is below the town
+    assert bell(api, "hrss")["unread"] == 0
+    [triage] = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]
+    api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss"]}})
+    note = bell(api, "hrss")["items"][0]
+    assert note["kind"] == "task_new" and case_no in note["text"]
+    assert bell(api, "justice")["unread"] == 0
+
+    r = api.post("/notifications/read", "hrss", json={})
+    assert r.get_json()["unread"] == 0
+    assert api.post("/notifications/read", "hrss", json={"ids": "all"}).status_code == 422
+
+
+def test_returned_dispatch_tells_the_mediators(api):
+    case_no = start_two_step(api)
+    [triage] = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]
+    api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss"]}})
+    api.post("/notifications/read", "mediator", json={})
+    [opinion] = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]
+    r = api.post(f"/tasks/{opinion['id']}/complete", "hrss",
+                 json={"data": {"action": "return", "text": "不属于本部门职责", "opinion_item": {"text": "退"}}})
+    assert r.status_code == 200
+    note = bell(api, "mediator")["items"][0]
+    assert note["kind"] == "task_returned" and "不属于本部门职责" in note["text"]
+
+
+def test_overdue_once_and_sms_through_the_outbox(api, database):
+    with database.unit_of_work() as s:
+        s.scalar(select(User).where(User.username == "mediator")).phone = "13900000001"
+    case_no = start_two_step(api)  # the triage task is due at the end of the next working day
+    with database.unit_of_work() as s:
+        assert notify_overdue_tasks(s) == 0
+    clock.advance(__import__("datetime").timedelta(days=5))
+    with database.unit_of_work() as s:
+        assert notify_overdue_tasks(s) == 1
+    with database.unit_of_work() as s:
+        assert notify_overdue_tasks(s) == 0  # once per task
+    kinds = [n["kind"] for n in bell(api, "mediator")["items"]]
+    assert kinds == ["task_overdue", "task_new"]
+
+    channel = LogChannel()
+    assert deliver_outbox(database, channel) == 2
+    assert [r for r, _ in channel.sent] == ["13900000001", "13900000001"]
+    assert all(case_no in body and body.startswith("【一站式调处】") for _, body in channel.sent)
+    assert deliver_outbox(database, channel) == 0
+
+
+class BrokenGateway:
+    name = "sms"
+
+    def send(self, recipient: str, body: str) -> None:
+        raise ConnectionError("gateway down")
+
+
+def test_a_failing_gateway_retries_with_backoff_then_gives_up(api, database):
+    with database.unit_of_work() as s:
+        s.scalar(select(User).where(User.username == "mediator")).phone = "13900000001"
+    start_two_step(api)
+    from datetime import timedelta
+
+    for _ in range(5):
+        assert deliver_outbox(database, BrokenGateway()) == 0
+        clock.advance(timedelta(hours=1))
+    with database.unit_of_work(write=False) as s:
+        message = s.scalar(select(OutboxMessage))
+        assert message.status == "failed" and message.attempts == 5 and "gateway down" in message.last_error
+
+
+def test_channel_loading():
+    assert isinstance(load_channel("log"), LogChannel)
+    assert isinstance(load_channel(None), LogChannel)
+    assert load_channel("tests.notify.test_notifications:BrokenGateway").name == "sms"
+    import pytest
+
+    with pytest.raises(ValueError):
+        load_channel("no-colon")
+
+
+def test_bell_in_the_page(client, api):
+    start_two_step(api)
+    import re
+
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "mediator", "password": "test-password-1", "csrf_token": token})
+    assert client.get("/notifications/badge").get_data(as_text=True) == '🔔<span class="badge" aria-label="unread">1</span>'
+    html = client.get("/notifications").get_data(as_text=True)
+    assert "新待办" in html and "拖欠工资" in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # login made a new session
+    assert client.post("/notifications/read", data={"csrf_token": token}).status_code == 302
+    assert client.get("/notifications/badge").get_data(as_text=True) == "🔔"
