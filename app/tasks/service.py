@@ -183,6 +183,7 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
         # a department returned a wrong dispatch (退单): the case's mediators must re-dispatch
         from app.notify.service import notify_task_returned
 
-        notify_task_returned(session, case, task, str(data.get("return_reason") or data.get("reason") or data.get("text") or ""))
+        reason = data.get("return_reason") or data.get("reason") or data.get("text") or ""
+        notify_task_returned(session, case, task, str(reason))
     sync_case(session, case, spec, step, actor=user, action=action)
     return case
