@@ -51,9 +51,8 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
 
     run_scheduler = cfg.scheduler_in_process if start_scheduler is None else start_scheduler
     if run_scheduler:
-        from app.scheduler.runner import start_scheduler as start
-
         from app.notify.channels import load_channel
+        from app.scheduler.runner import start_scheduler as start
 
         app.extensions["onestop.scheduler"] = start(db, poll_seconds=cfg.scheduler_poll_seconds,
                                                     follow_test_clock=cfg.testing,
