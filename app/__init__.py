@@ -28,12 +28,6 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     elif isinstance(clock, timedelta):
         clock_module.set_offset(clock)
 
-    if cfg.is_sqlite:
-        from pathlib import Path
-
-        db_path = cfg.database_url.split("///", 1)[-1]
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     db = Database(cfg.database_url)
     app.extensions["onestop.db"] = db
 
