@@ -144,20 +144,11 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the web app; with --workers N > 1, N gunicorn workers and one scheduler among them."""
-    cfg = _config()
-    if args.workers <= 1:
-        from app import create_app
-
-        app = create_app(cfg)
-        from werkzeug.serving import run_simple
-
-        print(f"OneStop on http://{args.host}:{args.port}/", flush=True)
-        run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
-        return 0
+    """Serve the web app with gunicorn; with --workers N > 1, one scheduler process beside them."""
     from app.wsgi_server import run_gunicorn
 
-    return run_gunicorn(cfg, host=args.host, port=args.port, workers=args.workers)
+    print(f"OneStop on http://{args.host}:{args.port}/", flush=True)
+    return run_gunicorn(_config(), host=args.host, port=args.port, workers=args.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:

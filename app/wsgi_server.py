@@ -25,18 +25,20 @@ class _Server(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from app import create_app
 
-        return create_app(self.cfg_onestop, start_scheduler=False)
+        return create_app(self.cfg_onestop)
 
 
 def run_gunicorn(cfg: Config, *, host: str, port: int, workers: int) -> int:
-    """Serve with gunicorn; the timers are fired by one `onestop scheduler` child process."""
-    env = dict(os.environ)
-    scheduler = subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler"], env=env)
+    """Serve with gunicorn. One worker runs the scheduler in-process (the embedded default); with
+    several, the timers are fired by one `onestop scheduler` child process beside them."""
+    options = {"bind": f"{host}:{port}", "workers": max(workers, 1), "worker_class": "gthread",
+               "threads": 8 if workers <= 1 else 4, "accesslog": None, "timeout": 60}
+    if workers <= 1:
+        _Server(cfg, options).run()
+        return 0
+    scheduler = subprocess.Popen([sys.executable, "-m", "app.cli", "scheduler"], env=dict(os.environ))
     try:
-        _Server(cfg.with_(scheduler_in_process=False), {
-            "bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread", "threads": 4,
-            "accesslog": None, "timeout": 60,
-        }).run()
+        _Server(cfg.with_(scheduler_in_process=False), options).run()
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=10)
