@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -91,9 +91,6 @@ class Step:
     ran: tuple[str, ...] = ()
     #: the error that stopped this step, if any (state then holds the failed task in ERROR)
     error: EngineError | None = None
-    #: READY tasks that were waiting before this step and are not anymore without being run by a
-    #: person (cancelled by a boundary event, a terminate end, ...)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _StateConverter(BpmnWorkflowConverter):
