@@ -34,24 +34,21 @@ def advance(delta: timedelta) -> datetime:
 
 
 def set_to(moment: datetime) -> datetime:
-    """Move the clock to `moment` (forward only) and return the new time."""
+    """Put the clock at `moment` (also in the past, to replay a season with its holidays) and return
+    the new time. Timers already pending keep their absolute due times."""
     global _offset
     if moment.tzinfo is None:
         raise ValueError("the moment needs a time zone offset")
     with _lock:
-        target = moment - datetime.now(UTC)
-        if target < _offset:
-            raise ValueError("the clock only moves forward")
-        _offset = target
+        _offset = moment - datetime.now(UTC)
     return now()
 
 
 def set_offset(value: timedelta) -> None:
-    """Adopt an offset read from elsewhere (another process's clock); never moves backwards."""
+    """Adopt an offset read from elsewhere (the clock another process published)."""
     global _offset
     with _lock:
-        if value > _offset:
-            _offset = value
+        _offset = value
 
 
 def reset() -> None:

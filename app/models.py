@@ -1,5 +1,6 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
+from app.attachments.models import Attachment
 from app.calendar.models import CalendarDay
 from app.cases.models import CaseCounter, CaseEvent, CaseState, Incident, MediationCase
 from app.notify.models import Notification, OutboxMessage
@@ -10,6 +11,7 @@ from app.tasks.models import HumanTask
 
 __all__ = [
     "Artifact",
+    "Attachment",
     "CalendarDay",
     "CaseCounter",
     "CaseEvent",

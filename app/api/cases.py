@@ -12,11 +12,11 @@ from app import clock
 from app.api import bp, json_body, require_roles, with_user
 from app.api.serialize import case_detail, case_summary
 from app.cases.models import MediationCase
-from app.cases.service import DEADLINE_KEYS, create_case, get_case, parse_intake, retry_case
+from app.cases.service import create_case, get_case, parse_intake, retry_case
 from app.errors import BadRequest, InvalidInput, NotFound
 from app.org.models import Department, OrgUnit, Role, User
 from app.org.service import sees_area
-from app.tasks.models import HumanTask
+from app.tasks.models import HumanTask, TaskStatus
 
 PAGE_SIZE = 50
 
@@ -121,10 +121,9 @@ def list_cases(session: Session, user: User) -> Any:
                                                HumanTask.department_id == dept.id)))
     overdue = _flag("overdue")
     if overdue is not None:
-        now = clock.now()
-        late = or_(*[getattr(MediationCase, f"deadline_{k}") < now for k in DEADLINE_KEYS])
-        query = query.where(MediationCase.status == "open", late) if overdue else \
-            query.where(or_(MediationCase.status != "open", ~late))
+        late = exists().where(HumanTask.case_id == MediationCase.id, HumanTask.status == TaskStatus.open,
+                              HumanTask.due_at < clock.now())
+        query = query.where(MediationCase.status == "open", late) if overdue else query.where(~late)
     if args.get("q"):
         needle = f"%{args['q'].strip()}%"
         query = query.where(or_(MediationCase.case_no.ilike(needle), MediationCase.title.ilike(needle),

@@ -5,23 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from app import clock
 from app.cases.models import CaseEvent, MediationCase
 from app.cases.service import DEADLINE_KEYS, open_incidents
 from app.org.models import User
-from app.tasks.models import HumanTask
+from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import local_iso
 
 
+def overdue_case_ids(session: Session, case_ids: list[int]) -> set[int]:
+    """The cases among `case_ids` that have an open task past its due time."""
+    if not case_ids:
+        return set()
+    return set(session.scalars(select(HumanTask.case_id).where(
+        HumanTask.case_id.in_(case_ids), HumanTask.status == TaskStatus.open,
+        HumanTask.due_at < clock.now()).distinct()))
+
+
 def case_overdue(case: MediationCase) -> bool:
-    """A case is overdue when an open case has passed a deadline of a stage it has not finished."""
-    if case.status != "open":
+    """A case is overdue while one of its open tasks is past its due time (finished stages that were
+    late do not keep it overdue; the event log and reports remember them)."""
+    session = object_session(case)
+    if case.status != "open" or session is None:
         return False
-    now = clock.now()
-    return any(getattr(case, f"deadline_{k}") is not None and getattr(case, f"deadline_{k}") < now
-               for k in DEADLINE_KEYS)
+    return case.id in overdue_case_ids(session, [case.id])
 
 
 def case_summary(case: MediationCase) -> dict[str, Any]:

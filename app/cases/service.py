@@ -200,19 +200,60 @@ def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
     return case
 
 
-def _task_role(ready: engine.ReadyTask, department: Department | None) -> str:
-    if ready.lane in LANE_ROLES:
-        return str(ready.lane)
-    return Role.department if department is not None else Role.mediator
+#: lanes whose tasks belong to one department (or service) when the task's data names it
+DEPARTMENT_LANES = (Role.department, Role.service)
 
 
-def _department_of(session: Session, ready: engine.ReadyTask) -> Department | None:
+@dataclass(frozen=True)
+class Placement:
+    """Who a new task belongs to: a role, maybe a department, at an org unit."""
+
+    role: str
+    department: Department | None
+    org_unit: OrgUnit
+    problem: str | None = None
+
+
+def place_task(session: Session, case: MediationCase, ready: engine.ReadyTask) -> Placement:
+    """Decide a task's role, department and org unit from its lane and data.
+
+    The lane names the role (no lane: mediator). A `department` code in the task's data puts a
+    department or service task (or one without lane) with that department's staff. `handling_unit`
+    (an org unit code) or `level` (county/township/village) in the data places the task at that unit
+    or at the case's ancestor of that level, so a matter escalated to the county is worked on by the
+    county and not by the village that filed it.
+    """
+    role = str(ready.lane) if ready.lane in LANE_ROLES else None
+    problem = None
+    department = None
     code = ready.data.get("department")
     if isinstance(code, dict):
         code = code.get("code")
-    if not isinstance(code, str) or not code:
-        return None
-    return session.scalar(select(Department).where(Department.code == code))
+    if isinstance(code, str) and code and (role is None or role in DEPARTMENT_LANES):
+        department = session.scalar(select(Department).where(Department.code == code))
+        if department is None:
+            # never open a task to every department: the case's mediators must dispatch again
+            problem = f"unknown department {code!r}; the task goes to the mediator"
+            role = Role.mediator
+    if role is None:
+        role = Role.department if department is not None else Role.mediator
+    return Placement(role=role, department=department, org_unit=_unit_for(session, case, ready.data),
+                     problem=problem)
+
+
+def _unit_for(session: Session, case: MediationCase, data: dict[str, Any]) -> OrgUnit:
+    code = data.get("handling_unit")
+    if isinstance(code, str) and code:
+        unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+        if unit is not None:
+            return unit
+    level = data.get("level")
+    if isinstance(level, str) and level and level != case.org_unit.level:
+        ancestor_ids = [int(p) for p in case.org_unit.path.strip("/").split("/") if p]
+        for unit in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ancestor_ids))):
+            if unit.level == level:
+                return unit
+    return case.org_unit
 
 
 def _assignee_of(session: Session, ready: engine.ReadyTask) -> int | None:
@@ -239,19 +280,20 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor:
         if row is not None:
             row.due_at = ready.due_at
             continue
-        department = _department_of(session, ready)
+        place = place_task(session, case, ready)
+        department = place.department
         row = HumanTask(
             case_id=case.id, engine_task_id=ready.id, name=ready.name, title=ready.title, lane=ready.lane,
-            role=_task_role(ready, department), department_id=department.id if department else None,
-            org_unit_id=case.org_unit_id, assignee_id=_assignee_of(session, ready), form=ready.form,
+            role=place.role, department_id=department.id if department else None,
+            org_unit_id=place.org_unit.id, assignee_id=_assignee_of(session, ready), form=ready.form,
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
         )
         session.add(row)
         session.flush()
         notify_task_created(session, case, row)
-        add_event(session, case, "task_created", task_name=ready.name, message=ready.title,
+        add_event(session, case, "task_created", task_name=ready.name, message=place.problem or ready.title,
                   data={"department": department.code if department else None, "role": row.role,
-                        "due_at": local_iso(ready.due_at)})
+                        "org_unit": place.org_unit.code, "due_at": local_iso(ready.due_at)})
 
 
 def _sync_timers(session: Session, case: MediationCase, step: engine.Step) -> None:
@@ -284,10 +326,14 @@ def _sync_fields(case: MediationCase, step: engine.Step) -> None:
                             for d in departments]
     deadlines = variables.get("deadlines") if isinstance(variables.get("deadlines"), dict) else {}
     for key in DEADLINE_KEYS:
-        value = deadlines.get(key, variables.get(f"deadline_{key}"))
-        moment = parse_iso(value)
-        if moment is not None:
-            setattr(case, f"deadline_{key}", moment)
+        if key in deadlines:
+            value = deadlines[key]
+        elif f"deadline_{key}" in variables:
+            value = variables[f"deadline_{key}"]
+        else:
+            continue  # the process says nothing about this deadline: keep what we know
+        # an explicit null clears it (a reopened case starts its reply and callback again)
+        setattr(case, f"deadline_{key}", parse_iso(value))
     stage = variables.get("stage")
     if step.completed:
         case.stage = "closed"

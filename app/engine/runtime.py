@@ -150,6 +150,7 @@ def load_state(compiled: CompiledSpec, state: bytes, functions: Functions | None
         MIGRATIONS[version](dct)
     workflow = _REGISTRY.restore(dct, spec=compiled.spec, subprocess_specs=compiled.subprocess_specs)
     workflow.script_engine = make_script_engine(functions)
+    workflow._onestop_done_at_load = _finished_subprocesses(workflow)
     return workflow
 
 
@@ -238,10 +239,17 @@ def _variables(workflow: Any) -> dict[str, Any]:
     return {}
 
 
+#: thrown events that are the process's own business and never news for the case (a terminate
+#: end event ends a subprocess; a plain none end event throws nothing worth reporting)
+_QUIET_EVENTS = ("TerminateEventDefinition", "NoneEventDefinition", "CancelEventDefinition")
+
+
 def _events(workflow: Any) -> tuple[dict[str, Any], ...]:
     out = []
     for event in workflow.get_events():
         definition = event.event_definition
+        if type(definition).__name__ in _QUIET_EVENTS:
+            continue
         payload = event.payload
         out.append({
             "type": type(definition).__name__,
@@ -253,11 +261,35 @@ def _events(workflow: Any) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def _finish(workflow: Any, ran: list[str], error: EngineError | None = None) -> Step:
+def _finished_subprocesses(workflow: Any) -> set[Any]:
+    """Ids of the subprocesses (call activities, embedded subprocesses) that are done."""
+    done = set()
+    for task_id, sub in workflow.subprocesses.items():
+        if not sub.is_completed():
+            continue
+        parent = workflow.get_task_from_id(task_id)
+        if parent is not None and parent.has_state(TaskState.FINISHED_MASK):
+            done.add(task_id)
+    return done
+
+
+def _prune_finished_subprocesses(workflow: Any) -> None:
+    """Forget the subprocesses that were already done when this step began: their task in the
+    parent keeps the outcome, and carrying their task trees makes every later step slower. Those
+    finished by this very step stay one step longer, so the stored state still shows how they ended."""
+    for task_id in getattr(workflow, "_onestop_done_at_load", ()):
+        workflow.subprocesses.pop(task_id, None)
+
+
+def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
+            state: bytes | None = None) -> Step:
     # take the thrown events out before the state is stored, so each is reported by one step only
     events = _events(workflow)
+    if state is None:
+        _prune_finished_subprocesses(workflow)
+        state = dump_state(workflow)
     return Step(
-        state=dump_state(workflow),
+        state=state,
         ready=_ready_tasks(workflow),
         timers=_timers(workflow),
         completed=workflow.is_completed(),
@@ -273,6 +305,10 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None) -> 
 _FAILED_BEFORE_READY = "onestop_failed_before_ready"
 
 
+#: bound on engine passes in one step (a process that keeps making work for itself is an error in it)
+_MAX_PASSES = 50
+
+
 def _advance(workflow: Any) -> Step:
     """Run engine steps until only people or timers are awaited; an error ends the step."""
     ran: list[str] = []
@@ -285,7 +321,12 @@ def _advance(workflow: Any) -> Step:
         ran.append(task.task_spec.bpmn_id or task.task_spec.name)
 
     try:
-        workflow.do_engine_steps(will_complete_task=will_complete, did_complete_task=did_complete)
+        # do_engine_steps ends with refresh_timers(), which can make a timer event READY after the
+        # last pass (a cycle's final firing): run again until nothing automatic is left READY
+        for _ in range(_MAX_PASSES):
+            workflow.do_engine_steps(will_complete_task=will_complete, did_complete_task=did_complete)
+            if not any(not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
+                break
     except Exception as exc:  # noqa: BLE001 - every failure of user content becomes an incident
         failed = getattr(exc, "task", None)
         if failed is not None and failed is not running[0] and failed.has_state(TaskState.ERROR):
@@ -386,7 +427,7 @@ def retry(compiled: CompiledSpec, state: bytes, data: Mapping[str, Any] | None =
 def peek(compiled: CompiledSpec, state: bytes) -> Step:
     """Describe the stored state without changing it."""
     workflow = load_state(compiled, state)
-    return _finish(workflow, [])
+    return _finish(workflow, [], state=state)
 
 
 def failed_tasks(compiled: CompiledSpec, state: bytes) -> list[str]:

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
-def _ancestor_ids(case: MediationCase) -> list[int]:
-    return [int(part) for part in case.org_unit.path.strip("/").split("/") if part]
+def _ancestor_ids(unit_path: str) -> list[int]:
+    return [int(part) for part in unit_path.strip("/").split("/") if part]
 
 
 def users_for_task(session: Session, task: HumanTask) -> list[User]:
@@ -33,7 +33,7 @@ def users_for_task(session: Session, task: HumanTask) -> list[User]:
     if task.assignee_id is not None:
         user = session.get(User, task.assignee_id)
         return [user] if user is not None and user.active else []
-    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(task.case)))
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(task.org_unit.path)))
     if task.department_id is not None:
         query = query.where(User.department_id == task.department_id)
     return [u for u in session.scalars(query) if task.role in u.roles]
@@ -41,7 +41,7 @@ def users_for_task(session: Session, task: HumanTask) -> list[User]:
 
 def case_mediators(session: Session, case: MediationCase) -> list[User]:
     """The mediators responsible for the case's place."""
-    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(case)))
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(case.org_unit.path)))
     return [u for u in session.scalars(query) if Role.mediator in u.roles]
 
 

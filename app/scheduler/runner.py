@@ -74,7 +74,13 @@ class TimerScheduler:
         try:
             if self.follow_test_clock:
                 adopt_clock(self.db)
-            fire_due_timers(self.db)
+            # keep firing while more became due during the run; re-arming the running job for a
+            # moment a few ms away can be skipped by APScheduler (max_instances=1)
+            for _ in range(100):
+                fire_due_timers(self.db)
+                due = earliest_due(self.db)
+                if due is None or due > clock.now():
+                    break
         except Exception:  # noqa: BLE001 - the scheduler must survive anything
             log.exception("timer run failed")
         self.arm()

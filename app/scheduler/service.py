@@ -54,11 +54,18 @@ def fire_due_timers(db: Database, *, max_cases: int = 10_000) -> list[Fired]:
                     break
                 names = fire_case_timers(session, case_id)
                 case_no = session.get(MediationCase, case_id).case_no
+                still_due = session.scalar(select(PendingTimer.id).where(
+                    PendingTimer.case_id == case_id, PendingTimer.due_at <= clock.now()).limit(1))
+            if still_due is not None:
+                done.add(case_id)  # the engine did not take its due timer: do not spin on it
             if names:
                 fired.append(Fired(case_id=case_id, case_no=case_no, names=tuple(names)))
+                continue  # its fired timers left the table: it is not picked again unless due again
         except Exception:  # noqa: BLE001 - one broken case must not stop the others
             log.exception("firing the timers of case %s failed", case_id)
         if case_id is not None:
+            # a case that failed, or whose due timer did not fire, is skipped for the rest of this run
+            # (the list stays short: only such cases are on it)
             done.add(case_id)
     return fired
 
@@ -70,7 +77,7 @@ def publish_clock(db: Database) -> None:
         if row is None:
             session.add(SharedClock(id=1, offset_seconds=clock.offset().total_seconds()))
         else:
-            row.offset_seconds = max(row.offset_seconds, clock.offset().total_seconds())
+            row.offset_seconds = clock.offset().total_seconds()
 
 
 def adopt_clock(db: Database) -> None:

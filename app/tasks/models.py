@@ -48,4 +48,5 @@ class HumanTask(Base):
 
     case = relationship("MediationCase", lazy="joined")
     department = relationship("Department", lazy="joined")
+    org_unit = relationship("OrgUnit", lazy="joined")
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")

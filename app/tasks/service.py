@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import clock, engine
 from app.cases.models import MediationCase
-from app.cases.service import add_event, get_case, record_incident, script_functions, sync_case
+from app.cases.service import add_event, get_case, open_incidents, record_incident, script_functions, sync_case
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
 from app.org.models import OrgUnit, Role, User
 from app.org.service import sees_area
@@ -28,7 +28,8 @@ def can_work_on(user: User, task: HumanTask) -> bool:
         return False
     if task.department_id is not None and task.department_id != user.department_id:
         return False
-    return task.case.org_unit.path.startswith(user.org_unit.path)
+    # the task's place: the case's, or the level the matter was escalated to
+    return task.org_unit.path.startswith(user.org_unit.path)
 
 
 def can_see_all(user: User) -> bool:
@@ -172,6 +173,11 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
     except engine.EngineError as exc:
         record_incident(session, case, exc, action)
         return case
+    # an earlier failed completion of this very task is settled by this one
+    for incident in open_incidents(session, case):
+        if (incident.action or {}).get("op") == "complete" and incident.action.get("task_id") == task.engine_task_id:
+            incident.resolved_at = clock.now()
+    case.has_incident = any(i.resolved_at is None for i in open_incidents(session, case))
     task.status = TaskStatus.completed
     task.completed_at = clock.now()
     task.completed_by_id = user.id

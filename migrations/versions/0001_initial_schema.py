@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:25:10.448942
+Create Date: 2026-11-23 10:50:44.190409
 """
 from alembic import op
 from sqlalchemy import Text
@@ -305,6 +305,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_pending_timer_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_pending_timer_due_at'), ['due_at'], unique=False)
 
+    op.create_table('attachment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=True),
+    sa.Column('field', sa.String(length=128), nullable=True),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=127), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['mediation_case.id'], name=op.f('fk_attachment_case_id_mediation_case')),
+    sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_attachment_task_id_human_task')),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['app_user.id'], name=op.f('fk_attachment_uploaded_by_id_app_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attachment'))
+    )
+    with op.batch_alter_table('attachment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attachment_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_attachment_task_id'), ['task_id'], unique=False)
+
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -353,6 +374,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_notification_user_unread')
 
     op.drop_table('notification')
+    with op.batch_alter_table('attachment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attachment_task_id'))
+        batch_op.drop_index(batch_op.f('ix_attachment_case_id'))
+
+    op.drop_table('attachment')
     with op.batch_alter_table('pending_timer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_pending_timer_due_at'))
         batch_op.drop_index(batch_op.f('ix_pending_timer_case_id'))

@@ -1,0 +1,1 @@
+"""Files attached to a case (evidence, agreements, photos), uploaded through task forms."""

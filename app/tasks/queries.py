@@ -1,0 +1,142 @@
+"""Inbox reads with filters on case fields, tab counts, and reassigning a task to another person.
+
+The scope rules are those of `service.list_tasks` (mine / group / all, the org unit subtree);
+`tests/web/test_inbox.py` checks that both return the same tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from app import clock
+from app.cases.models import MediationCase
+from app.cases.service import add_event
+from app.errors import Conflict, Forbidden, InvalidInput
+from app.org.models import OrgUnit, Role, User
+from app.tasks.models import HumanTask, TaskStatus
+from app.tasks.service import SCOPES, can_see_all, can_work_on, get_task
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """What the inbox is narrowed to; None/False/"" mean "any"."""
+
+    stage: str | None = None
+    category: str | None = None
+    #: an org unit code: tasks of cases in that place or below it
+    place: str | None = None
+    overdue: bool = False
+    #: a case number, title or citizen name (or part of one)
+    q: str | None = None
+
+
+def scopes_for(user: User) -> tuple[str, ...]:
+    """The inbox tabs a user has: everyone has mine and group, leaders and admins also all."""
+    return SCOPES if can_see_all(user) else tuple(s for s in SCOPES if s != "all")
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _inbox_select(session: Session, user: User, scope: str, filters: InboxFilters, *columns: Any) -> Select[Any]:
+    if scope not in SCOPES:
+        raise InvalidInput("unknown scope", fields={"scope": f"one of {', '.join(SCOPES)}"})
+    query = (select(*columns).select_from(HumanTask)
+             .join(MediationCase, MediationCase.id == HumanTask.case_id)
+             .where(HumanTask.status == TaskStatus.open))
+    if scope == "mine":
+        query = query.where(HumanTask.assignee_id == user.id)
+    elif scope == "group":
+        if not user.is_admin:
+            query = query.where(HumanTask.role.in_(list(user.roles)))
+            query = query.where(or_(HumanTask.department_id.is_(None), HumanTask.department_id == user.department_id))
+            query = query.where(or_(HumanTask.assignee_id.is_(None), HumanTask.assignee_id == user.id))
+    elif not can_see_all(user):
+        raise Forbidden("only leaders and admins list all tasks", fields={"scope": "use mine or group"})
+    if not user.is_admin:
+        area = aliased(OrgUnit)
+        query = query.join(area, area.id == HumanTask.org_unit_id).where(area.path.startswith(user.org_unit.path))
+    if filters.stage:
+        query = query.where(MediationCase.stage == filters.stage)
+    if filters.category:
+        query = query.where(MediationCase.category == filters.category)
+    if filters.place:
+        place = session.scalar(select(OrgUnit).where(OrgUnit.code == filters.place))
+        if place is None:
+            raise InvalidInput("unknown place", fields={"place": "no such org unit"})
+        query = query.where(HumanTask.org_unit_id.in_(select(OrgUnit.id).where(OrgUnit.path.startswith(place.path))))
+    if filters.overdue:
+        query = query.where(HumanTask.due_at < clock.now())
+    q = (filters.q or "").strip()
+    if q:
+        needle = _like(q)
+        query = query.where(or_(MediationCase.case_no.ilike(needle, escape="\\"),
+                                MediationCase.title.ilike(needle, escape="\\"),
+                                MediationCase.citizen_name.ilike(needle, escape="\\")))
+    return query
+
+
+def list_inbox(session: Session, user: User, scope: str, filters: InboxFilters | None = None, *,
+               limit: int = 200) -> list[HumanTask]:
+    """Open tasks of one inbox tab, filtered; overdue first, then by due time (no due time last)."""
+    query = _inbox_select(session, user, scope, filters or InboxFilters(), HumanTask)
+    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit)
+    return list(session.scalars(query).unique())
+
+
+def count_inbox(session: Session, user: User, filters: InboxFilters | None = None) -> dict[str, int]:
+    """How many tasks each of the user's tabs holds under the same filters."""
+    return {scope: session.scalar(_inbox_select(session, user, scope, filters or InboxFilters(),
+                                                func.count(HumanTask.id))) or 0
+            for scope in scopes_for(user)}
+
+
+def places_for(session: Session, user: User) -> list[OrgUnit]:
+    """The org units a user may filter the inbox by (their own and everything below), tree order."""
+    query = select(OrgUnit)
+    if not user.is_admin:
+        query = query.where(OrgUnit.path.startswith(user.org_unit.path))
+    return sorted(session.scalars(query), key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])
+
+
+def can_reassign(user: User) -> bool:
+    """Mediators, leaders and admins hand tasks to other people."""
+    return user.has_role(Role.mediator, Role.leader, Role.admin)
+
+
+def candidates_for(session: Session, task: HumanTask) -> list[User]:
+    """Active people (not admins) who may do the task: its role, its department, its place or above."""
+    place = session.get(OrgUnit, task.org_unit_id)  # the task's level (a case may have been escalated)
+    ancestors = [int(p) for p in (place.path if place else task.case.org_unit.path).strip("/").split("/") if p]
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(ancestors))
+    if task.department_id is not None:
+        query = query.where(User.department_id == task.department_id)
+    users = session.scalars(query.order_by(User.display_name, User.username)).unique()
+    return [u for u in users if not u.is_admin and can_work_on(u, task)]
+
+
+def reassign_task(session: Session, actor: User, task_id: int, username: str) -> HumanTask:
+    """Hand an open task to another person who may do it (mediators, leaders, admins)."""
+    task = get_task(session, actor, task_id, lock_case=True)
+    if task.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is no longer open")
+    if not can_reassign(actor):
+        raise Forbidden("only mediators, leaders and admins reassign tasks")
+    target = session.scalar(select(User).where(User.username == (username or "").strip()))
+    if target is None or not target.active:
+        raise InvalidInput("no such user", fields={"assignee": "no such user"})
+    if target.is_admin or not can_work_on(target, task):
+        raise InvalidInput("this person may not do the task", fields={"assignee": "may not do this task"})
+    previous = task.assignee
+    task.assignee_id = target.id
+    add_event(session, task.case, "task_reassigned", actor=actor, task_name=task.name, message=task.title,
+              data={"from": previous.username if previous else None, "to": target.username})
+    session.flush()
+    session.refresh(task)
+    return task

@@ -1,0 +1,68 @@
+// The case page's process diagram: bpmn-js NavigatedViewer (from node_modules) with the case's
+// elements marked finished (grey-green), active (blue), overdue (red) or failed (red, dashed).
+// Without JavaScript the page still shows everything else; the diagram box says so.
+(function () {
+  "use strict";
+  var GROUPS = ["finished", "active", "overdue", "failed"];
+  var READABLE_ZOOM = 0.8;
+
+  // A long process fitted into the box is too small to read: zoom in on where the case is now.
+  function focus(canvas, registry, state) {
+    if (canvas.zoom() >= READABLE_ZOOM) return;
+    var root = canvas.getRootElement();
+    var ids = (state.overdue || []).concat(state.failed || [], state.active || []);
+    for (var i = 0; i < ids.length; i++) {
+      var element = registry.get(ids[i]);
+      if (element && !element.waypoints && canvas.findRoot(element) === root) {
+        canvas.zoom(READABLE_ZOOM);
+        var box = canvas.viewbox();
+        canvas.viewbox({ x: element.x + element.width / 2 - box.width / 2,
+                         y: element.y + element.height / 2 - box.height / 2,
+                         width: box.width, height: box.height });
+        return;
+      }
+    }
+  }
+
+  function start() {
+    var box = document.getElementById("case-diagram");
+    if (!box) return;
+    var canvasBox = box.querySelector(".diagram");
+    var status = box.querySelector(".diagram-status");
+    function fail() {
+      if (status) status.textContent = box.getAttribute("data-error") || "";
+    }
+    if (!window.BpmnJS || !window.fetch) return fail();
+    var viewer = new window.BpmnJS({ container: canvasBox });
+    var options = { credentials: "same-origin", headers: { Accept: "application/xml, application/json" } };
+    Promise.all([
+      fetch(box.getAttribute("data-xml"), options).then(function (r) {
+        if (!r.ok) throw new Error("diagram " + r.status);
+        return r.text();
+      }),
+      fetch(box.getAttribute("data-state"), options).then(function (r) {
+        if (!r.ok) throw new Error("state " + r.status);
+        return r.json();
+      })
+    ]).then(function (loaded) {
+      return viewer.importXML(loaded[0]).then(function () {
+        var canvas = viewer.get("canvas");
+        var registry = viewer.get("elementRegistry");
+        GROUPS.forEach(function (group) {
+          (loaded[1][group] || []).forEach(function (id) {
+            if (registry.get(id)) canvas.addMarker(id, "d-" + group);
+          });
+        });
+        canvas.zoom("fit-viewport", "auto");
+        focus(canvas, registry, loaded[1]);
+        box.setAttribute("data-ready", "true");
+      });
+    }).catch(fail);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
