@@ -65,6 +65,9 @@ def init_app(app: Any) -> None:
     app.jinja_env.globals["now"] = clock.now
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["current_app"] = current_app
+    from app.web.notifications import BELL
+
+    app.jinja_env.globals["bell_icon"] = BELL
     from app.web import attachments, cases, inbox, intake, notifications, tasks, track, views  # noqa: F401
 
     app.register_blueprint(bp)

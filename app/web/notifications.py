@@ -9,6 +9,11 @@ from flask import g, redirect, render_template, request, url_for
 from app.notify.service import list_notifications, mark_read, unread_count
 from app.web import bp, login_required, page_session
 
+#: the bell drawn inline (an emoji needs a font the office PC may not have)
+BELL = ('<svg class="bell-icon" width="18" height="18" viewBox="0 0 24 24" aria-hidden="true">'
+        '<path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11'
+        'a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>')
+
 
 @bp.get("/notifications")
 @login_required
@@ -25,7 +30,7 @@ def notifications_badge() -> Any:
     with page_session() as s:
         count = unread_count(s, g.user)
     badge = f'<span class="badge" aria-label="unread">{count}</span>' if count else ""
-    return f"🔔{badge}"
+    return f"{BELL}{badge}"
 
 
 @bp.post("/notifications/read")
