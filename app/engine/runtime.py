@@ -281,10 +281,23 @@ def _prune_finished_subprocesses(workflow: Any) -> None:
         workflow.subprocesses.pop(task_id, None)
 
 
+def _has_unfinished_work(workflow: Any) -> bool:
+    """True when some task of the top-level tree still waits for a person, a timer or a message."""
+    unfinished = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+    return any(task.has_state(unfinished) for task in workflow.tasks.values())
+
+
 def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
             state: bytes | None = None) -> Step:
     # take the thrown events out before the state is stored, so each is reported by one step only
     events = _events(workflow)
+    completed = workflow.is_completed()
+    if completed and error is None and _has_unfinished_work(workflow):
+        # SpiffWorkflow walks the task tree only 1000 levels deep: past that (about 333 rounds of a
+        # gateway loop) it reports a waiting process as completed. Never close a case on that.
+        completed = False
+        error = EngineError("the case's history is deeper than the engine can follow (a loop ran hundreds "
+                            "of rounds); model the repeated part as a called process")
     if state is None:
         _prune_finished_subprocesses(workflow)
         state = dump_state(workflow)
@@ -292,7 +305,7 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
         state=state,
         ready=_ready_tasks(workflow),
         timers=_timers(workflow),
-        completed=workflow.is_completed(),
+        completed=completed,
         variables=_variables(workflow),
         events=events,
         ran=tuple(ran),

@@ -374,3 +374,24 @@ def test_inspect_state_describes_every_task(case: engine.CompiledSpec) -> None:
     assert isinstance(view, engine.WorkflowView)
     with pytest.raises(AttributeError):
         view.completed = True  # type: ignore[misc]  # frozen: plain data only
+
+
+def test_a_loop_deeper_than_the_engine_sees_is_an_error_not_a_closed_case() -> None:
+    """SpiffWorkflow walks the task tree 1000 levels deep; past ~333 loop rounds a waiting process
+    would look completed. The step must report an error instead of closing the case."""
+    import re
+    from pathlib import Path
+
+    from app.engine import compile_spec, complete_task, start
+
+    text = (Path(__file__).resolve().parents[2] / "bench" / "bundle" / "bench_loop.bpmn").read_text()
+    process_id = re.search(r'<bpmn:process id="([^"]+)"', text).group(1)
+    compiled = compile_spec(process_id, {"loop.bpmn": text}, {})
+    step = start(compiled, {"limit": 10_000, "count": 0})
+    rounds = 0
+    while step.ready and step.error is None and rounds < 400:
+        step = complete_task(compiled, step.state, step.ready[0].id, {})
+        rounds += 1
+    assert step.error is not None and "deeper than the engine can follow" in step.error.message
+    assert step.completed is False
+    assert 300 < rounds < 400
