@@ -12,23 +12,13 @@ from app import clock
 from app.api import bp, json_body, require_roles, with_user
 from app.api.serialize import case_detail, case_summary
 from app.cases.models import MediationCase
-from app.cases.service import create_case, get_case, parse_intake, retry_case
+from app.cases.service import can_see_case, create_case, get_case, parse_intake, retry_case
 from app.errors import BadRequest, InvalidInput, NotFound
 from app.org.models import Department, OrgUnit, Role, User
 from app.org.service import sees_area
 from app.tasks.models import HumanTask, TaskStatus
 
 PAGE_SIZE = 50
-
-
-def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
-    """Within the user's org unit subtree, or dispatched to the user's department."""
-    if user.is_admin or (sees_area(user) and case.org_unit.path.startswith(user.org_unit.path)):
-        return True
-    if user.department_id is None:
-        return False
-    return bool(session.scalar(select(exists().where(HumanTask.case_id == case.id,
-                                                     HumanTask.department_id == user.department_id))))
 
 
 def visible_case(session: Session, user: User, case_no: str, *, lock: bool = False) -> MediationCase:

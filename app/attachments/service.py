@@ -7,14 +7,14 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.attachments.models import Attachment
 from app.cases.models import MediationCase
+from app.cases.service import can_see_case
 from app.errors import InvalidInput, NotFound
 from app.org.models import User
-from app.org.service import sees_area
 from app.tasks.models import HumanTask
 
 #: the largest file accepted, in bytes
@@ -88,19 +88,6 @@ def detect_type(filename: str, data: bytes) -> str | None:
             return content_type
         return None
     return content_type
-
-
-def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
-    """Within the user's org unit subtree, or dispatched to the user's department.
-
-    The same rule as `app.api.cases.can_see_case` (which a service may not import).
-    """
-    if user.is_admin or (sees_area(user) and case.org_unit.path.startswith(user.org_unit.path)):
-        return True
-    if user.department_id is None:
-        return False
-    return bool(session.scalar(select(exists().where(HumanTask.case_id == case.id,
-                                                     HumanTask.department_id == user.department_id))))
 
 
 def add_attachment(session: Session, user: User, case: MediationCase, *, filename: str | None, data: bytes,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, exists, select, text
 from sqlalchemy.orm import Session
 
 from app import clock, engine
@@ -21,7 +21,7 @@ from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Inci
 from app.db import after_commit
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
-from app.org.service import can_see_org_unit, get_org_unit
+from app.org.service import can_see_org_unit, get_org_unit, sees_area
 from app.processes.service import LoadedSpec, latest_process_version, load_spec, pin_runtime_spec
 from app.scheduler.models import PendingTimer
 from app.tasks.models import HumanTask, TaskStatus
@@ -190,6 +190,16 @@ def get_case(session: Session, case_no: str, *, lock: bool = False) -> Mediation
     if case is None:
         raise NotFound(f"no case {case_no}")
     return case
+
+
+def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
+    """Within the user's org unit subtree (place-based roles), or dispatched to the user's department."""
+    if user.is_admin or (sees_area(user) and case.org_unit.path.startswith(user.org_unit.path)):
+        return True
+    if user.department_id is None:
+        return False
+    return bool(session.scalar(select(exists().where(HumanTask.case_id == case.id,
+                                                     HumanTask.department_id == user.department_id))))
 
 
 def lock_case_by_id(session: Session, case_id: int) -> MediationCase:

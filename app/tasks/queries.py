@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
@@ -18,7 +18,7 @@ from app.cases.service import add_event
 from app.errors import Conflict, Forbidden, InvalidInput
 from app.org.models import OrgUnit, Role, User
 from app.tasks.models import HumanTask, TaskStatus
-from app.tasks.service import SCOPES, can_see_all, can_work_on, get_task
+from app.tasks.service import SCOPES, can_see_all, can_work_on, get_task, scope_tasks
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,7 @@ def _inbox_select(session: Session, user: User, scope: str, filters: InboxFilter
     query = (select(*columns).select_from(HumanTask)
              .join(MediationCase, MediationCase.id == HumanTask.case_id)
              .where(HumanTask.status == TaskStatus.open))
-    if scope == "mine":
-        query = query.where(HumanTask.assignee_id == user.id)
-    elif scope == "group":
-        if not user.is_admin:
-            query = query.where(HumanTask.role.in_(list(user.roles)))
-            query = query.where(or_(HumanTask.department_id.is_(None), HumanTask.department_id == user.department_id))
-            query = query.where(or_(HumanTask.assignee_id.is_(None), HumanTask.assignee_id == user.id))
-    elif not can_see_all(user):
-        raise Forbidden("only leaders and admins list all tasks", fields={"scope": "use mine or group"})
-    if not user.is_admin:
-        area = aliased(OrgUnit)
-        query = query.join(area, area.id == HumanTask.org_unit_id).where(area.path.startswith(user.org_unit.path))
+    query = scope_tasks(query, user, scope)
     if filters.stage:
         query = query.where(MediationCase.stage == filters.stage)
     if filters.category:

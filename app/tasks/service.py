@@ -6,7 +6,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app import clock, engine
 from app.cases.models import MediationCase
@@ -36,18 +36,10 @@ def can_see_all(user: User) -> bool:
     return user.has_role(Role.admin, Role.leader)
 
 
-def _visible(query: Select[Any], user: User) -> Select[Any]:
-    """Limit a task query to the user's org unit subtree."""
-    return query.join(OrgUnit, OrgUnit.id == HumanTask.org_unit_id).where(OrgUnit.path.startswith(user.org_unit.path))
-
-
-def list_tasks(session: Session, user: User, *, scope: str = "group", case_no: str | None = None,
-               overdue: bool | None = None, limit: int = 200) -> list[HumanTask]:
-    """Open tasks for the inbox: `mine` (assigned to me), `group` (my roles/department, unassigned or
-    mine), `all` (everything I may see; admins and leaders). Overdue first, then by due time."""
-    if scope not in SCOPES:
-        raise BadRequest("unknown scope", fields={"scope": f"one of {', '.join(SCOPES)}"})
-    query = select(HumanTask).where(HumanTask.status == TaskStatus.open)
+def scope_tasks(query: Select[Any], user: User, scope: str) -> Select[Any]:
+    """Limit an open-task query to a scope the user may list: `mine` (assigned to me), `group` (my
+    roles and department, unassigned or mine), `all` (leaders and admins); always within the user's
+    org unit subtree. The caller checks that `scope` is one of SCOPES."""
     if scope == "mine":
         query = query.where(HumanTask.assignee_id == user.id)
     elif scope == "group":
@@ -58,7 +50,18 @@ def list_tasks(session: Session, user: User, *, scope: str = "group", case_no: s
     elif not can_see_all(user):
         raise Forbidden("only leaders and admins list all tasks", fields={"scope": "use mine or group"})
     if not user.is_admin:
-        query = _visible(query, user)
+        area = aliased(OrgUnit)
+        query = query.join(area, area.id == HumanTask.org_unit_id).where(area.path.startswith(user.org_unit.path))
+    return query
+
+
+def list_tasks(session: Session, user: User, *, scope: str = "group", case_no: str | None = None,
+               overdue: bool | None = None, limit: int = 200) -> list[HumanTask]:
+    """Open tasks for the inbox: `mine` (assigned to me), `group` (my roles/department, unassigned or
+    mine), `all` (everything I may see; admins and leaders). Overdue first, then by due time."""
+    if scope not in SCOPES:
+        raise BadRequest("unknown scope", fields={"scope": f"one of {', '.join(SCOPES)}"})
+    query = scope_tasks(select(HumanTask).where(HumanTask.status == TaskStatus.open), user, scope)
     if case_no:
         query = query.join(MediationCase, MediationCase.id == HumanTask.case_id).where(MediationCase.case_no == case_no)
     now = clock.now()

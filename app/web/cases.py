@@ -13,10 +13,9 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from app.api.cases import can_see_case
 from app.cases import queries
 from app.cases.models import MediationCase
-from app.cases.service import get_case, open_incidents, retry_case
+from app.cases.service import can_see_case, get_case, open_incidents, retry_case
 from app.errors import DomainError, NotFound
 from app.org.models import Role
 from app.web import bp, login_required, page_session
