@@ -30,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 LOCALES = ("zh", "en")
 
 #: the only folders of node_modules the browser may load
-VENDOR_ALLOW = ("htmx.org/dist/", "bpmn-js/dist/")
+VENDOR_ALLOW = ("htmx.org/dist/", "bpmn-js/dist/", "dmn-js/dist/", "chart.js/dist/")
 
 
 def select_locale() -> str:
