@@ -1,6 +1,7 @@
 """Import every domain's models so the metadata (and Alembic) sees all tables."""
 
 from app.attachments.models import Attachment
+from app.audit.models import AuditEntry
 from app.calendar.models import CalendarDay
 from app.cases.models import CaseCounter, CaseEvent, CaseState, Incident, MediationCase
 from app.notify.models import Notification, OutboxMessage
@@ -12,6 +13,7 @@ from app.tasks.models import HumanTask
 __all__ = [
     "Artifact",
     "Attachment",
+    "AuditEntry",
     "CalendarDay",
     "CaseCounter",
     "CaseEvent",
