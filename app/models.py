@@ -8,6 +8,7 @@ from app.notify.models import Notification, OutboxMessage
 from app.org.models import Department, OrgUnit, User
 from app.processes.models import Artifact, DecisionVersion, Deployment, FormVersion, ProcessVersion, RuntimeSpec
 from app.scheduler.models import PendingTimer, SharedClock
+from app.studio.models import Draft
 from app.tasks.models import HumanTask
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "DecisionVersion",
     "Department",
     "Deployment",
+    "Draft",
     "FormVersion",
     "HumanTask",
     "Incident",

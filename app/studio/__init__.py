@@ -1,0 +1,1 @@
+"""The governance studio: drafts of diagrams, rules and forms, published as new versions in the browser."""

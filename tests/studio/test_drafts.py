@@ -1,0 +1,61 @@
+"""Drafts: saved without publishing, published as one validated bundle, audited, refused to the wrong role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.audit.service import list_entries
+from app.errors import Forbidden, NotFound
+from app.processes.models import ProcessVersion
+from app.processes.service import BundleInvalid, latest_process_version
+from app.studio import drafts
+
+BUNDLES = Path(__file__).parent.parent / "api" / "bundles"
+
+
+def test_draft_then_publish_creates_a_version_and_an_audit_entry(api, database, org):
+    api.deploy({n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")})
+    designer = org.users["designer"]
+    with database.unit_of_work() as s:
+        text, is_draft = drafts.current_text(s, "two_step.bpmn")
+        assert not is_draft
+        drafts.save_draft(s, s.merge(designer), "two_step.bpmn", text.replace('name="分流"', 'name="分流二"'))
+    with database.unit_of_work() as s:
+        text, is_draft = drafts.current_text(s, "two_step.bpmn")
+        assert is_draft and "分流二" in text
+        assert latest_process_version(s, "two_step").version == 1  # a draft publishes nothing
+        result = drafts.publish(s, s.merge(designer), ["two_step.bpmn"], note="rename the triage step")
+        assert [pv.version for pv in result.processes] == [2]
+    with database.unit_of_work() as s:
+        assert drafts.list_drafts(s) == []
+        [(entry, user)] = list_entries(s)
+        assert (entry.action, user.username, entry.summary) == ("publish", "designer", "two_step v2")
+        assert entry.detail["note"] == "rename the triage step"
+
+
+def test_a_broken_draft_publishes_nothing_and_stays(api, database, org):
+    designer = org.users["designer"]
+    with database.unit_of_work() as s:
+        drafts.save_draft(s, s.merge(designer), "broken.bpmn", "<bpmn:definitions")
+    with pytest.raises(BundleInvalid) as err, database.unit_of_work() as s:
+        drafts.publish(s, s.merge(designer), ["broken.bpmn"])
+    assert "broken.bpmn" in err.value.fields
+    with database.unit_of_work() as s:
+        assert [d.filename for d in drafts.list_drafts(s)] == ["broken.bpmn"]
+        assert s.scalars(select(ProcessVersion)).all() == []
+        assert list_entries(s) == []
+
+
+def test_roles(database, org):
+    with database.unit_of_work() as s:
+        leader, designer, mediator = (s.merge(org.users[u]) for u in ("leader", "designer", "mediator"))
+        assert drafts.can_edit(leader, "deadline_rules.dmn") and not drafts.can_edit(leader, "mediation.bpmn")
+        assert drafts.can_edit(designer, "mediation.bpmn") and drafts.can_edit(designer, "intake.json")
+        assert not drafts.can_edit(mediator, "deadline_rules.dmn")
+        with pytest.raises(Forbidden):
+            drafts.save_draft(s, leader, "mediation.bpmn", "<x/>")
+        with pytest.raises(NotFound):
+            drafts.current_text(s, "nothing.bpmn")
