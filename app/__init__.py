@@ -37,8 +37,11 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     app.register_blueprint(api_bp)
     app.register_blueprint(openapi_bp)
     from app import web
+    from app.open311.views import bp as open311_bp
 
+    app.register_blueprint(open311_bp)
     web.init_app(app)
+    app.extensions["csrf"].exempt(open311_bp)  # machine clients authenticate with an API key, not a cookie
 
     if cfg.auto_deploy:
         deploy_shipped_if_empty(app)

@@ -121,6 +121,42 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_apikeys(args: argparse.Namespace) -> int:
+    """Create, list or revoke Open311 API keys; a new key is printed once and never stored."""
+    from sqlalchemy import select
+
+    from app.db import Database
+    from app.errors import DomainError
+    from app.open311 import service
+    from app.org.models import User
+
+    db = Database(_config().database_url)
+    try:
+        with db.unit_of_work() as session:
+            if args.apikeys_command == "create":
+                user = session.scalar(select(User).where(User.username == args.username))
+                if user is None:
+                    print(f"no user {args.username}: create one first (onestop users create)", file=sys.stderr)
+                    return 1
+                row, key = service.create_key(session, user, args.name)
+                print(f"API key {row.prefix}… for {row.name} acting as {user.username}:\n{key}")
+            elif args.apikeys_command == "list":
+                for row in service.list_keys(session):
+                    state = "revoked" if row.revoked_at else "active"
+                    print(f"{row.prefix}\t{state}\t{row.user.username}\t{row.name}")
+            else:
+                service.revoke_key(session, args.prefix)
+                print(f"API key {args.prefix} revoked")
+    except DomainError as exc:
+        print(exc.message, file=sys.stderr)
+        for name, message in exc.fields.items():
+            print(f"  {name}: {message}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    return 0
+
+
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the timer scheduler as its own process until stopped."""
     from app.db import Database
@@ -184,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--department")
     create.add_argument("--display-name")
     create.set_defaults(func=cmd_users_create)
+
+    keys = sub.add_parser("apikeys", help="API keys of Open311 clients (village apps, hotlines)")
+    keys_sub = keys.add_subparsers(dest="apikeys_command", required=True)
+    new_key = keys_sub.add_parser("create", help="create a key acting as an existing user")
+    new_key.add_argument("--username", required=True, help="the user the key acts as (its org unit and roles)")
+    new_key.add_argument("--name", required=True, help="who holds the key, e.g. 柳树村App")
+    keys_sub.add_parser("list", help="list keys")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix")
+    keys.set_defaults(func=cmd_apikeys)
     return parser
 
 

@@ -5,6 +5,7 @@ from app.audit.models import AuditEntry
 from app.calendar.models import CalendarDay
 from app.cases.models import CaseCounter, CaseEvent, CaseState, Incident, MediationCase
 from app.notify.models import Notification, OutboxMessage
+from app.open311.models import ApiKey
 from app.org.models import Department, OrgUnit, User
 from app.processes.models import Artifact, DecisionVersion, Deployment, FormVersion, ProcessVersion, RuntimeSpec
 from app.scheduler.models import PendingTimer, SharedClock
@@ -12,6 +13,7 @@ from app.studio.models import Draft
 from app.tasks.models import HumanTask
 
 __all__ = [
+    "ApiKey",
     "Artifact",
     "Attachment",
     "AuditEntry",
