@@ -32,6 +32,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from app.db import Database
     from app.errors import DomainError
     from app.processes.service import BundleInvalid, deploy_bundle, read_bundle_dir
+    from app.studio.drafts import record_publish
 
     files: dict[str, bytes] = {}
     for raw in args.paths:
@@ -53,6 +54,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     try:
         with db.unit_of_work() as session:
             result = deploy_bundle(session, files, note=args.note or "", source="cli")
+            record_publish(session, None, result, note=args.note or "")
             for pv in result.processes:
                 print(f"process {pv.process_id} version {pv.version}")
             for dv in result.decisions:

@@ -13,6 +13,7 @@ from app.errors import InvalidInput
 from app.org.models import Role, User
 from app.processes.models import ProcessVersion
 from app.processes.service import deploy_bundle, list_latest_processes, list_process_versions
+from app.studio.drafts import record_publish
 from app.timeutil import local_iso
 
 
@@ -61,7 +62,9 @@ def post_processes(session: Session, user: User) -> Any:
         if name in files:
             raise InvalidInput("two files with one name", fields={name: "sent twice"})
         files[name] = upload.read()
-    result = deploy_bundle(session, files, actor=user, note=str(request.form.get("note", ""))[:2000])
+    note = str(request.form.get("note", ""))[:2000]
+    result = deploy_bundle(session, files, actor=user, note=note)
+    record_publish(session, user, result, note=note)
     primary = result.primary
     existing = set(session.scalars(select(ProcessVersion.id).where(
         ProcessVersion.deployment_id == result.deployment.id)))

@@ -126,9 +126,9 @@ def record_publish(session: Session, actor: User | None, result: DeployResult, *
                    note: str = "") -> None:
     """Audit one deployment: which versions of which processes, decisions and forms it created."""
     versions = (
-        [("process", pv.process_id, pv.version) for pv in result.processes]
-        + [("decision", dv.decision_id, dv.version) for dv in result.decisions]
-        + [("form", fv.filename, fv.version) for fv in result.forms]
+        sorted(("process", pv.process_id, pv.version) for pv in result.processes)
+        + sorted(("decision", dv.decision_id, dv.version) for dv in result.decisions)
+        + sorted(("form", fv.filename, fv.version) for fv in result.forms)
     )
     summary = ", ".join(f"{ident} v{version}" for _kind, ident, version in versions)
     audit.record(session, actor, action, "deployment", str(result.deployment.id), summary=summary,

@@ -31,7 +31,7 @@ def test_draft_then_publish_creates_a_version_and_an_audit_entry(api, database, 
         assert [pv.version for pv in result.processes] == [2]
     with database.unit_of_work() as s:
         assert drafts.list_drafts(s) == []
-        [(entry, user)] = list_entries(s)
+        entry, user = list_entries(s)[0]  # newest first; the API deploy above is audited too
         assert (entry.action, user.username, entry.summary) == ("publish", "designer", "two_step v2")
         assert entry.detail["note"] == "rename the triage step"
 
@@ -59,3 +59,18 @@ def test_roles(database, org):
             drafts.save_draft(s, leader, "mediation.bpmn", "<x/>")
         with pytest.raises(NotFound):
             drafts.current_text(s, "nothing.bpmn")
+
+
+def test_publishing_through_the_api_and_the_cli_is_audited(api, database, config, tmp_path, monkeypatch, capsys):
+    from app.cli import main
+
+    assert api.deploy({n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")}
+                      ).status_code == 201
+    monkeypatch.setenv("ONESTOP_DATABASE_URL", config.database_url)
+    (tmp_path / "two_step.bpmn").write_text((BUNDLES / "two_step.bpmn").read_text())
+    assert main(["deploy", str(tmp_path), "--note", "from git"]) == 0
+    with database.unit_of_work() as s:
+        entries = list_entries(s)
+        assert [(e.action, e.summary, e.detail["note"], u.username if u else None) for e, u in entries] == [
+            ("publish", "two_step v2", "from git", None),
+            ("publish", "two_step v1, opinion.json v1, triage.json v1", "", "designer")]
