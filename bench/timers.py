@@ -101,10 +101,10 @@ def _instrument(runs: list[tuple[float, int]], stop: threading.Event) -> Callabl
         finally:
             runs.append((time.perf_counter() - t0, len(fired) if fired is not None else -1))
 
-    def stoppable(session: Any, case_id: int) -> list[str]:
+    def stoppable(session: Any, case_id: int, **kwargs: Any) -> list[str]:
         if stop.is_set():
             raise _Stop
-        return real_fire(session, case_id)
+        return real_fire(session, case_id, **kwargs)
 
     runner_module.fire_due_timers = recorded
     scheduler_service.fire_case_timers = stoppable

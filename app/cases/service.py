@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
@@ -114,12 +114,42 @@ def next_case_no(session: Session, prefix: str, year: int) -> str:
 
 
 def script_functions(session: Session, org_unit: OrgUnit) -> dict[str, Callable[..., Any]]:
-    """The functions BPMN expressions of a case may call: its county's working-day calendar and now()."""
-    from app.calendar.service import load_calendar
+    """The functions BPMN expressions of a case may call: its county's working-day calendar and now().
 
-    functions: dict[str, Callable[..., Any]] = dict(load_calendar(session, org_unit).script_functions())
+    The calendar is loaded on the first call of one of its functions, not before: most steps of a
+    case compute no deadline, and loading it costs queries. The session must still be open then.
+    """
+    from app.calendar.service import load_calendar
+    from app.calendar.workcalendar import WorkCalendar
+
+    loaded: list[WorkCalendar] = []
+
+    def bound(name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not loaded:
+                loaded.append(load_calendar(session, org_unit))
+            return getattr(loaded[0], name)(*args, **kwargs)
+
+        call.__name__ = name
+        call.__doc__ = getattr(WorkCalendar, name).__doc__
+        return call
+
+    functions: dict[str, Callable[..., Any]] = {name: bound(name) for name in _calendar_function_names()}
     functions["now"] = now_iso
     return functions
+
+
+_CALENDAR_FUNCTIONS: tuple[str, ...] = ()
+
+
+def _calendar_function_names() -> tuple[str, ...]:
+    """The names `WorkCalendar.script_functions` gives (read once from an empty calendar)."""
+    global _CALENDAR_FUNCTIONS
+    if not _CALENDAR_FUNCTIONS:
+        from app.calendar.workcalendar import WorkCalendar
+
+        _CALENDAR_FUNCTIONS = tuple(WorkCalendar().script_functions())
+    return _CALENDAR_FUNCTIONS
 
 
 def add_event(session: Session, case: MediationCase, kind: str, *, actor: User | None = None,
@@ -202,9 +232,21 @@ def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
                                                      HumanTask.department_id == user.department_id))))
 
 
-def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
-    case = session.scalar(select(MediationCase).where(MediationCase.id == case_id)
-                          .with_for_update(of=MediationCase).execution_options(populate_existing=True))
+def lock_case_by_id(session: Session, case_id: int | Any) -> MediationCase:
+    """Lock a case row for update (with its engine state, in the same query) or raise NotFound.
+
+    `case_id` may also be a scalar subquery (e.g. the case of a task), so that finding and locking
+    the case is one round trip.
+    """
+    # both rows are locked: on PostgreSQL a row read by a join but not locked would be the version of
+    # the statement's snapshot, older than the case row it waited for (another writer's state)
+    case = session.scalar(select(MediationCase).join(CaseState, CaseState.case_id == MediationCase.id)
+                          .where(MediationCase.id == case_id).options(contains_eager(MediationCase.state))
+                          .with_for_update(of=[MediationCase, CaseState])
+                          .execution_options(populate_existing=True))
+    if case is None:  # no such case (or, never seen, one without a state row)
+        case = session.scalar(select(MediationCase).where(MediationCase.id == case_id)
+                              .with_for_update(of=MediationCase).execution_options(populate_existing=True))
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case
@@ -273,13 +315,16 @@ def _assignee_of(session: Session, ready: engine.ReadyTask) -> int | None:
     return session.scalar(select(User.id).where(User.username == username))
 
 
-def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor: User | None) -> None:
-    from app.notify.service import notify_task_created
-
+def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor: User | None) -> list[HumanTask]:
+    """Cancel the open tasks the engine no longer waits for, open rows for new ones; return the new rows."""
+    # the case, its place and (mostly) the actor are in the session already: no joins needed
+    # (read without flushing first: a task completed by this step may still say open in the table)
     open_rows = {t.engine_task_id: t for t in session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open))}
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open)
+        .options(lazyload("*"))) if t.status == TaskStatus.open}
     ready_ids = {r.id for r in step.ready}
     now = clock.now()
+    created: list[HumanTask] = []
     for engine_id, row in open_rows.items():
         if engine_id not in ready_ids:
             row.status = TaskStatus.cancelled
@@ -299,11 +344,11 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor:
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
         )
         session.add(row)
-        session.flush()
-        notify_task_created(session, case, row)
+        created.append(row)
         add_event(session, case, "task_created", task_name=ready.name, message=place.problem or ready.title,
                   data={"department": department.code if department else None, "role": row.role,
                         "org_unit": place.org_unit.code, "due_at": local_iso(ready.due_at)})
+    return created
 
 
 def _sync_timers(session: Session, case: MediationCase, step: engine.Step) -> None:
@@ -356,21 +401,27 @@ def _sync_fields(case: MediationCase, step: engine.Step) -> None:
 def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: engine.Step, *,
               actor: User | None, action: dict[str, Any]) -> None:
     """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents)."""
+    from app.notify.service import notify_task_created
+
     case.state.blob = step.state
     case.updated_at = clock.now()
-    _sync_tasks(session, case, step, actor)
-    _sync_timers(session, case, step)
-    _sync_fields(case, step)
-    for event in step.events:
-        add_event(session, case, "process_event", message=str(event.get("name") or event.get("code") or ""),
-                  data=event)
-    if step.error is not None:
-        _record_incident(session, case, step.error, action)
-    if step.completed and case.status != CaseStatus.closed:
-        case.status = CaseStatus.closed
-        case.closed_at = clock.now()
-        add_event(session, case, "case_closed", actor=actor)
+    with session.no_autoflush:  # all of it in one flush
+        created = _sync_tasks(session, case, step, actor)
+        _sync_timers(session, case, step)
+        _sync_fields(case, step)
+        for event in step.events:
+            add_event(session, case, "process_event", message=str(event.get("name") or event.get("code") or ""),
+                      data=event)
+        if step.error is not None:
+            _record_incident(session, case, step.error, action)
+        if step.completed and case.status != CaseStatus.closed:
+            case.status = CaseStatus.closed
+            case.closed_at = clock.now()
+            add_event(session, case, "case_closed", actor=actor)
     session.flush()
+    # the notifications need the new tasks' ids; they are written by the next flush or the commit
+    for row in created:
+        notify_task_created(session, case, row)
 
 
 def _record_incident(session: Session, case: MediationCase, error: engine.EngineError,
@@ -456,12 +507,17 @@ def deliver_message(session: Session, actor: User | None, case_no: str, name: st
     return case
 
 
-def fire_case_timers(session: Session, case_id: int) -> list[str]:
-    """Fire the due timers of one case (idempotent: nothing due, nothing happens); return their names."""
-    case = lock_case_by_id(session, case_id)
-    now = clock.now()
-    due = list(session.scalars(select(PendingTimer).where(PendingTimer.case_id == case.id,
-                                                          PendingTimer.due_at <= now)))
+def fire_case_timers(session: Session, case_id: int, *, locked: MediationCase | None = None,
+                     due: list[PendingTimer] | None = None) -> list[str]:
+    """Fire the due timers of one case (idempotent: nothing due, nothing happens); return their names.
+
+    `locked` is the case when the caller has locked it already in this transaction, and `due` its
+    pending timers that are due now, read after the lock (the scheduler claims many cases at once).
+    """
+    case = locked if locked is not None else lock_case_by_id(session, case_id)
+    if due is None:
+        due = list(session.scalars(select(PendingTimer).where(PendingTimer.case_id == case.id,
+                                                              PendingTimer.due_at <= clock.now())))
     if not due or case.status == CaseStatus.closed:
         return []
     spec = load_spec(session, case.runtime_spec_id)

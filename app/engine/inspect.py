@@ -152,6 +152,17 @@ def _waiting(workflow: Any) -> tuple[WaitingEvent, ...]:
     return tuple(found)
 
 
+def _pruned_infos(workflow: Any) -> list[TaskInfo]:
+    """Task instances pruned from the stored state as finished history (`runtime._prune_history`), oldest
+    first: they keep their element, state and place, not their data."""
+    found = []
+    for (process, name, state), (title, manual, lane, count) in getattr(workflow, "_onestop_pruned", {}).items():
+        info = TaskInfo(id="", name=name, title=title, state=state, manual=bool(manual), lane=lane,
+                        process=process, data={}, trace=())
+        found.extend([info] * int(count))
+    return found
+
+
 def _base_name(cls: type) -> str:
     """The SpiffWorkflow class name; our clocked timer subclasses report their parent's name."""
     if cls.__module__.startswith("app."):
@@ -177,7 +188,7 @@ def inspect_state(compiled: CompiledSpec, state: bytes) -> WorkflowView:
         data_objects=data_objects,
         correlations=dict(workflow.correlations),
         last_task_data=_plain(last.data) if last is not None else {},
-        tasks=tuple(_task_info(t) for t in _all_tasks(workflow)),
+        tasks=(*_pruned_infos(workflow), *(_task_info(t) for t in _all_tasks(workflow))),
         waiting=_waiting(workflow),
     )
 

@@ -130,12 +130,19 @@ _REGISTRY = _make_registry()
 _ENCODER = create_encoder(_REGISTRY, None)
 
 
+#: key of the stored state that holds the tally of pruned task instances (see `_prune_history`)
+PRUNED_KEY = "onestop_pruned"
+
+
 def dump_state(workflow: Any) -> bytes:
     """Serialize a workflow (without spec) to compressed JSON."""
     _REGISTRY._encoder_mode = True
     try:
         dct = _REGISTRY.convert(workflow)
         dct["serializer_version"] = SERIALIZER_VERSION
+        pruned = getattr(workflow, "_onestop_pruned", None)
+        if pruned:
+            dct[PRUNED_KEY] = [[*key, *value] for key, value in pruned.items()]
         text = json.dumps(dct, cls=_ENCODER, separators=(",", ":"))
     finally:
         _REGISTRY._encoder_mode = False
@@ -145,11 +152,13 @@ def dump_state(workflow: Any) -> bytes:
 def load_state(compiled: CompiledSpec, state: bytes, functions: Functions | None = None) -> Any:
     """Restore a workflow from `dump_state` output onto the cached spec, with a fresh script engine."""
     dct = json.loads(zlib.decompress(state))
+    pruned = dct.pop(PRUNED_KEY, None) or []
     version = dct.pop("serializer_version", SERIALIZER_VERSION)
     if version in MIGRATIONS:
         MIGRATIONS[version](dct)
     workflow = _REGISTRY.restore(dct, spec=compiled.spec, subprocess_specs=compiled.subprocess_specs)
     workflow.script_engine = make_script_engine(functions)
+    workflow._onestop_pruned = {tuple(entry[:3]): list(entry[3:]) for entry in pruned}
     workflow._onestop_done_at_load = _finished_subprocesses(workflow)
     return workflow
 
@@ -281,6 +290,116 @@ def _prune_finished_subprocesses(workflow: Any) -> None:
         workflow.subprocesses.pop(task_id, None)
 
 
+#: states of a task that is over for good: its branch can never be resumed or looked back at by the engine
+_DONE = TaskState.COMPLETED | TaskState.CANCELLED
+
+
+def _tally(workflow: Any, tasks: Any) -> None:
+    """Count removed task instances per (process, element, state), so inspection still shows them."""
+    pruned = getattr(workflow.top_workflow, "_onestop_pruned", None)
+    if pruned is None:
+        pruned = workflow.top_workflow._onestop_pruned = {}
+    for task in tasks:
+        spec = task.task_spec
+        key = (workflow.spec.name, spec.bpmn_id or spec.name, TaskState.get_name(task.state))
+        entry = pruned.get(key)
+        if entry is None:
+            pruned[key] = [spec.bpmn_name or spec.bpmn_id or spec.name, bool(spec.manual),
+                           getattr(spec, "lane", None), 1]
+        else:
+            entry[3] += 1
+
+
+def _subtree(task: Any) -> list[Any]:
+    found, stack = [], [task]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(current.children)
+    return found
+
+
+def _prune_tree(workflow: Any, protected: set[Any]) -> None:
+    """Drop the finished history of one (sub)workflow's task tree that nothing can reach again.
+
+    SpiffWorkflow keeps every task it ever ran, each with its own copy of the data, and walks them
+    all on every step (and only 1000 levels deep: a gateway loop disappears after ~333 rounds).
+    Two kinds of history are unreachable:
+
+    - everything above the unfinished part: with L the lowest common ancestor of all unfinished tasks
+      and P its parent, the tasks between the Start task and P, and every branch hanging off them, are
+      finished (all unfinished work lies below L); P stays, as L may still inherit its data. Joins only
+      look at branches below their split, which is L or below while a branch is open.
+    - the finished iterations of a running standard loop: their data is merged into the loop task and
+      the loop only counts them (`internal_data["merged"]` keeps one entry per iteration).
+
+    Nothing is pruned when it would remove the last completed task (the case's variables come from it)
+    or a task that owns a subprocess.
+    """
+    tasks = workflow.tasks
+    root = workflow.task_tree
+    live = [t for t in tasks.values() if not t.has_state(_DONE)]
+    if not live or root is None or len(root._children) != 1:
+        return
+    start = tasks.get(root._children[0])
+    if start is None:
+        return
+    # lowest common ancestor of the unfinished tasks
+    path: list[Any] = []
+    task = live[0]
+    while task is not None:
+        path.append(task.id)
+        task = task.parent
+    path.reverse()
+    index = {task_id: i for i, task_id in enumerate(path)}
+    depth = len(path)
+    for task in live[1:]:
+        while task is not None and task.id not in index:
+            task = task.parent
+        if task is None:
+            return
+        depth = min(depth, index[task.id] + 1)
+    lowest = tasks[path[depth - 1]]
+    keep_from = lowest.parent
+    if keep_from is not None and keep_from is not root and keep_from is not start and keep_from.parent is not start:
+        kept = _subtree(keep_from)
+        kept_ids = {t.id for t in kept}
+        kept_ids.update((root.id, start.id))
+        removed = [t for t in tasks.values() if t.id not in kept_ids]
+        if removed and not any(t.id in protected or t is workflow.last_task for t in removed):
+            _tally(workflow, removed)
+            for task in removed:
+                del tasks[task.id]
+            start._children = [keep_from.id]
+            keep_from._parent = start.id
+    for loop in live:
+        if type(loop.task_spec).__name__ != "StandardLoopTask" or not loop.has_state(TaskState.STARTED):
+            continue
+        for child in loop.children:
+            if child is None or not child.has_state(TaskState.COMPLETED) or child is workflow.last_task:
+                continue
+            branch = _subtree(child)
+            if any(not t.has_state(_DONE) or t.id in protected for t in branch):
+                continue
+            _tally(workflow, branch)
+            for task in branch:
+                del tasks[task.id]
+            loop._children.remove(child.id)
+            # the loop counts its merged iterations; their ids point nowhere now (an empty string
+            # keeps the count and costs three bytes instead of thirty-nine)
+            merged = loop.internal_data.get("merged")
+            if isinstance(merged, list):
+                loop.internal_data["merged"] = ["" if m == str(child.id) else m for m in merged]
+
+
+def _prune_history(workflow: Any) -> None:
+    """Prune the finished, unreachable history of the workflow and of each of its subprocesses."""
+    protected = set(workflow.subprocesses)
+    _prune_tree(workflow, protected)
+    for subprocess in list(workflow.subprocesses.values()):
+        _prune_tree(subprocess, protected)
+
+
 def _has_unfinished_work(workflow: Any) -> bool:
     """True when some task of the top-level tree still waits for a person, a timer or a message."""
     unfinished = TaskState.READY | TaskState.WAITING | TaskState.STARTED
@@ -300,6 +419,7 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
                             "of rounds); model the repeated part as a called process")
     if state is None:
         _prune_finished_subprocesses(workflow)
+        _prune_history(workflow)
         state = dump_state(workflow)
     return Step(
         state=state,

@@ -39,7 +39,7 @@ def counts(database) -> tuple[int, int, int]:
 @pytest.mark.slow
 def test_killed_scheduler_loses_nothing_and_fires_nothing_twice(api, database, db_url):
     assert api.deploy({"timers.bpmn": (BUNDLES / "timers.bpmn").read_text()}).status_code == 201
-    cases = 40
+    cases = 120  # more than one batch of the scheduler (50 cases per transaction), so a kill lands mid-run
     for _ in range(cases):
         assert api.intake(process_id="timers", data={"remind_after": "PT1S"}).status_code == 201
     time.sleep(1.2)  # every reminder is due now

@@ -376,22 +376,51 @@ def test_inspect_state_describes_every_task(case: engine.CompiledSpec) -> None:
         view.completed = True  # type: ignore[misc]  # frozen: plain data only
 
 
-def test_a_loop_deeper_than_the_engine_sees_is_an_error_not_a_closed_case() -> None:
-    """SpiffWorkflow walks the task tree 1000 levels deep; past ~333 loop rounds a waiting process
-    would look completed. The step must report an error instead of closing the case."""
+def _bench_spec(name: str) -> engine.CompiledSpec:
     import re
     from pathlib import Path
 
-    from app.engine import compile_spec, complete_task, start
-
-    text = (Path(__file__).resolve().parents[2] / "bench" / "bundle" / "bench_loop.bpmn").read_text()
+    text = (Path(__file__).resolve().parents[2] / "bench" / "bundle" / f"{name}.bpmn").read_text()
     process_id = re.search(r'<bpmn:process id="([^"]+)"', text).group(1)
-    compiled = compile_spec(process_id, {"loop.bpmn": text}, {})
-    step = start(compiled, {"limit": 10_000, "count": 0})
-    rounds = 0
-    while step.ready and step.error is None and rounds < 400:
-        step = complete_task(compiled, step.state, step.ready[0].id, {})
-        rounds += 1
-    assert step.error is not None and "deeper than the engine can follow" in step.error.message
-    assert step.completed is False
-    assert 300 < rounds < 400
+    return engine.compile_spec(process_id, {f"{name}.bpmn": text}, {})
+
+
+def test_a_gateway_loop_runs_past_the_depth_the_engine_walks() -> None:
+    """SpiffWorkflow walks the task tree only 1000 levels deep, and each round of a gateway loop added
+    three levels: after 333 rounds the waiting task vanished. Pruning the finished history keeps the
+    tree shallow, so 400 rounds run, each with the right count, and the state stays small."""
+    compiled = _bench_spec("bench_loop")
+    step = engine.start(compiled, {"limit": 10_000})
+    sizes = []
+    for rounds in range(1, 401):
+        assert step.error is None and not step.completed
+        assert [t.name for t in step.ready] == ["work"]
+        step = engine.complete_task(compiled, step.state, step.ready[0].id, {"note": f"round {rounds}"})
+        assert step.variables["count"] == rounds
+        sizes.append(len(zlib.decompress(step.state)))
+    assert step.error is None and step.completed is False
+    assert [t.name for t in step.ready] == ["work"]
+    assert sizes[-1] < sizes[9] + 2000  # the state does not grow with the rounds
+    states = engine.task_states(compiled, step.state)
+    assert states["work"][:400] == ["COMPLETED"] * 400
+    assert (states["work"].count("COMPLETED"), states["work"].count("READY")) == (400, 1)
+    assert states["count_up"].count("COMPLETED") == 400
+    # and the loop still ends when its condition says so
+    step = engine.start(compiled, {"limit": 3})
+    for _ in range(3):
+        step = engine.complete_task(compiled, step.state, step.ready[0].id, {})
+    assert step.completed and step.variables["count"] == 3
+
+
+def test_a_standard_loop_keeps_only_its_running_iteration() -> None:
+    """The finished iterations of a BPMN standard loop are merged into the loop task: the stored
+    state drops them and stays the same size however many rounds ran."""
+    compiled = _bench_spec("bench_long")
+    step = engine.start(compiled, {"limit": 10_000})
+    sizes = []
+    for _round in range(1, 61):
+        step = engine.complete_task(compiled, step.state, step.ready[0].id, {"note": "ok"})
+        assert step.error is None and len(step.ready) == 1
+        sizes.append(len(zlib.decompress(step.state)))
+    assert sizes[-1] < sizes[4] + 3000
+    assert engine.task_states(compiled, step.state)[step.ready[0].name].count("COMPLETED") == 60
