@@ -9,24 +9,28 @@ refuses only ends that case's walk.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app import clock
 from app.cases.models import MediationCase
-from app.cases.service import DEFAULT_PROCESS, create_case, parse_intake
+from app.cases.service import DEFAULT_PROCESS, create_case, fire_case_timers, parse_intake
 from app.config import Config
 from app.db import Database
-from app.errors import NotFound
+from app.errors import DomainError, NotFound
 from app.org.models import OrgUnit, Role, User
 from app.org.service import create_department, create_org_unit, hash_password
 from app.processes.service import deploy_bundle, has_any_process, latest_process_version, read_bundle_dir
+from app.scheduler.models import PendingTimer
 from app.walker import department_codes, person_name, phone_number, walk_case
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,6 @@ log = logging.getLogger(__name__)
 DEMO_PASSWORD = "onestop-demo"
 #: the seed of every random choice of the demo
 DEMO_SEED = 20260127
-#: how many cases the demo creates
-DEMO_CASES = 36
 
 COUNTY = ("qingxi", "青溪县")
 #: townships and their villages: (code, name, ((village code, village name), ...))
@@ -141,7 +143,8 @@ def demo_users_markdown() -> str:
 
 # --- cases ---------------------------------------------------------------------------------------
 
-#: (category, title, urgent, description); {place} is the village or township name
+#: (category, title, urgent, description); {place} is the village or township name; the categories
+#: are the catalogue's codes (forms/intake.json)
 CASE_TEMPLATES: tuple[tuple[str, str, bool, str], ...] = (
     ("labour", "工地拖欠农民工工资", True,
      "{place}村民反映，县城某建筑工地拖欠12名农民工三个月工资约18万元，多次讨要未果。"),
@@ -151,9 +154,9 @@ CASE_TEMPLATES: tuple[tuple[str, str, bool, str], ...] = (
      "{place}两户村民因宅基地界址及新砌围墙发生争执，多次发生口角，村里调解未果。"),
     ("land", "承包地流转租金未付", False,
      "合作社流转{place}村民土地40余亩，两年租金未按合同支付，涉及农户17户。"),
-    ("housing", "征地拆迁补偿争议", False,
+    ("demolition", "征地拆迁补偿争议", False,
      "当事人对{place}房屋征收补偿评估价格有异议，认为明显低于周边同类房屋。"),
-    ("water", "山塘水库坝体渗漏", True,
+    ("other", "山塘水库坝体渗漏", True,
      "{place}山塘水库坝体出现渗漏，下游住有30余户村民，担心汛期安全，要求尽快维修。"),
     ("family", "赡养老人纠纷", False,
      "{place}一位八旬老人的三个儿子对赡养费用分担意见不一，老人生活无着。"),
@@ -173,27 +176,136 @@ CASE_TEMPLATES: tuple[tuple[str, str, bool, str], ...] = (
      "{place}附近养猪场粪污直排河道，气味刺鼻，影响村民饮水和生活。"),
     ("consumer", "购买种子发芽率低", False,
      "当事人在{place}农资店购买的水稻种子发芽率低，导致减产，商家拒绝赔偿。"),
-    ("social", "低保资格被取消", False,
+    ("other", "低保资格被取消", False,
      "当事人对家庭低保资格被取消有异议，称家中有重病患者，生活困难。"),
-    ("agri", "农机购置补贴未发放", False,
+    ("other", "农机购置补贴未发放", False,
      "当事人去年购买的插秧机已登记申报，补贴至今未到账。"),
-    ("debt", "民间借贷纠纷", False,
+    ("other", "民间借贷纠纷", False,
      "当事人借给{place}同村人5万元，约定一年归还，逾期两年未还，双方多次争吵。"),
 )
 _CHANNELS = ("walk_in", "hotline", "grid", "online")
-#: how many tasks each case's walk completes, in turn; 99 means "until nothing is left to do"
+#: how many tasks each case's walk completes, in turn, for a process other than the shipped one;
+#: 99 means "until nothing is left to do"
 _STEP_PLAN = (0, 1, 2, 3, 99, 4, 5, 6, 99, 8, 2, 10, 1, 99, 3, 12)
 
+_JOINT = {"route": "joint", "receiving_leader": "leader"}
+#: the departments a demo triage dispatches a matter to, by category (the lead first); the services
+#: stay empty unless the scenario names them
+_TRIAGE_DEPARTMENTS = {
+    "labour": ["hrss", "cmte_labour"], "land": ["natres", "agri"], "demolition": ["natres", "housing"],
+    "family": ["cmte_family", "civil"], "neighbour": ["justice", "housing"], "property": ["housing", "cmte_property"],
+    "medical": ["health", "cmte_medical"], "traffic": ["police", "cmte_traffic"], "environment": ["env", "agri"],
+    "consumer": ["market", "agri"], "other": ["justice", "petition"],
+}
+_FRESH, _OVERDUE, _OLD = "fresh", "overdue", "old"
 
-def demo_intakes(count: int, rng: random.Random) -> list[dict[str, Any]]:
-    """Return `count` synthetic intake bodies (as POST /cases takes them) spread over places and channels."""
+
+@dataclass(frozen=True)
+class Scenario:
+    """Where one demo case of the shipped flow is left, and how it gets there.
+
+    `template` is the index of its matter in CASE_TEMPLATES, `place` the code of its village or
+    township.
+    `choices`, `until` and `limits` are passed to `walk_case` (a limit of `local_mediation` counts
+    after the escalations); `escalate` is the level the case is escalated to by local mediation
+    before the rest (None: not at all); `age` says when it came in:
+    fresh (within the last hours, every deadline still ahead), overdue (days ago, its stage deadline
+    missed, so supervision has started) or old (days to weeks ago, typically closed by now).
+    """
+
+    key: str
+    template: int
+    place: str
+    age: str = _FRESH
+    escalate: str | None = "county"
+    choices: dict[str, Any] | None = None
+    until: tuple[str, ...] = ()
+    limits: dict[str, int] | None = None
+    steps: int = 99
+
+
+def _joint(**more: Any) -> dict[str, Any]:
+    return {"intake": {"on_the_spot": False}, "triage": dict(_JOINT), **more}
+
+
+def _sc(key: str, template: int, place: str, **more: Any) -> Scenario:
+    return Scenario(key, template, place, **more)
+
+
+_STAY_LOCAL = {"intake": {"on_the_spot": False}}
+_ON_THE_SPOT = {"intake": {"on_the_spot": True}}
+
+#: the demo cases of the shipped flow in order: the first dozen cover the main stages (the browser
+#: tests seed 12; the first is an open wage matter in 柳树村), the rest fill every stage with a few
+#: more. Matters that go far come mostly from the townships (one escalation to the county instead of
+#: two), which keeps `seed-demo` quick.
+SCENARIOS: tuple[Scenario, ...] = (
+    _sc("convene", 0, "liushu", choices=_joint(), until=("department_opinion",)),
+    _sc("accept", 9, "yangwan", steps=0),
+    _sc("local", 8, "shiqiao", escalate=None, choices=_STAY_LOCAL, limits={"local_mediation": 0}),
+    _sc("triage", 3, "hekou", choices=_joint(), until=("triage",)),
+    _sc("settled", 6, "dongpo", age=_OLD, escalate=None, choices={**_ON_THE_SPOT, "settle": {"settled": True}}),
+    _sc("mediate", 1, "shanqian", choices=_joint(), until=("meeting",)),
+    _sc("callback", 2, "hekou", choices=_joint(), until=("callback",)),
+    _sc("approve_reply", 10, "shanqian", choices=_joint(), until=("approve_reply",)),
+    _sc("returned", 13, "hekou", choices=_joint(department_opinion=[{"action": "return"}]), until=("redispatch",)),
+    _sc("extension", 4, "shanqian",
+        choices=_joint(department_opinion=[{"action": "extension", "extension_days": 3}]),
+        until=("approve_extension",)),
+    _sc("closed", 12, "liushu", age=_OLD, choices=_joint(callback={"solved": True, "satisfied": True})),
+    _sc("accept_overdue", 7, "dongpo", age=_OVERDUE, steps=0),
+    _sc("settle", 17, "yangwan", escalate=None, choices=_ON_THE_SPOT, until=("settle",)),
+    _sc("service", 1, "hekou", choices=_joint(triage={**_JOINT, "services": ["legal_aid"]}),
+        limits={"service_task": 0}),
+    _sc("draft_reply", 14, "shanqian", choices=_joint(), until=("draft_reply",)),
+    _sc("convene_partly", 5, "hekou", choices=_joint(), limits={"department_opinion": 1}),
+    _sc("local_township", 2, "yangwan", escalate="township", choices=_STAY_LOCAL, limits={"local_mediation": 0}),
+    _sc("convene_overdue", 15, "shanqian", age=_OVERDUE, choices=_joint(), until=("department_opinion",)),
+    _sc("explain_policy", 16, "hekou", choices=_joint(draft_reply={"resolved": False}), until=("explain_policy",)),
+    _sc("unsatisfied_reopened", 11, "shanqian", age=_OLD,
+        choices=_joint(callback={"solved": False, "satisfied": False}), limits={"triage": 1}),
+    _sc("resolved_locally", 9, "shiqiao", age=_OLD, escalate=None,
+        choices={**_STAY_LOCAL, "local_mediation": {"local_decision": "resolved"}}),
+    _sc("callback_overdue", 10, "hekou", age=_OVERDUE, choices=_joint(), until=("callback",)),
+    _sc("triage_overdue", 4, "shiqiao", age=_OVERDUE, choices=_joint(), until=("triage",)),
+    _sc("local_overdue", 8, "liushu", age=_OVERDUE, escalate=None, choices=_STAY_LOCAL,
+        limits={"local_mediation": 0}),
+    _sc("mediate_overdue", 13, "shanqian", age=_OVERDUE, choices=_joint(), until=("meeting",)),
+    _sc("local", 17, "shanqian", escalate=None, choices=_STAY_LOCAL, limits={"local_mediation": 0}),
+    _sc("accept", 12, "dongpo", steps=0),
+    _sc("settled", 9, "liushu", age=_OLD, escalate=None, choices={**_ON_THE_SPOT, "settle": {"settled": True}}),
+    _sc("resolved_locally", 6, "yangwan", age=_OLD, escalate=None,
+        choices={**_STAY_LOCAL, "local_mediation": {"local_decision": "resolved"}}),
+    _sc("hand_down", 2, "hekou",
+        choices={**_STAY_LOCAL, "triage": {"route": "hand_down", "hand_down_level": "township"}},
+        limits={"local_mediation": 0}),
+    _sc("convene", 11, "dongpo", choices=_joint(), until=("department_opinion",)),
+    _sc("returned", 16, "shanqian", choices=_joint(department_opinion=[{"action": "opinion"}, {"action": "return"}]),
+        until=("redispatch",)),
+    _sc("triage", 15, "dongpo", choices=_joint(), until=("triage",)),
+    _sc("settle", 7, "dongpo", escalate=None, choices=_ON_THE_SPOT, until=("settle",)),
+)
+#: how many cases the demo creates: one per scenario
+DEMO_CASES = len(SCENARIOS)
+
+
+def demo_intakes(count: int, rng: random.Random, plan: Sequence[tuple[int, str]] | None = None
+                 ) -> list[dict[str, Any]]:
+    """Return `count` synthetic intake bodies (as POST /cases takes them) spread over places and channels.
+
+    `plan` fixes the (template index, place code) of each case in turn, cycling; without it the
+    matters and places take turns."""
     villages = [village for _code, _name, town_villages in TOWNSHIPS for village in town_villages]
     # villages twice as often as townships: most matters start (and many end) in the village
     places = villages + [(code, name) for code, name, _v in TOWNSHIPS] + villages[::-1]
+    names = _unit_names()
     bodies = []
     for i in range(count):
-        category, title, urgent, description = CASE_TEMPLATES[i % len(CASE_TEMPLATES)]
-        unit, place = places[i % len(places)]
+        template, (unit, place) = i % len(CASE_TEMPLATES), places[i % len(places)]
+        if plan:
+            template, unit = plan[i % len(plan)]
+            place = names[unit]
+        category, title, urgent, description = CASE_TEMPLATES[template]
         address = f"{place}{rng.randint(1, 9)}组{rng.randint(1, 60)}号"
         bodies.append({
             "title": f"{place}{title}",
@@ -217,15 +329,111 @@ def _intake_actor(users: dict[str, User], body: dict[str, Any], units: dict[str,
     return users["mediator"]
 
 
+#: how long ago a case came in, by its scenario's age: (shortest, longest) in minutes; and the
+#: time between two of its steps, likewise. Urgent matters count their deadlines in hours (2 hours to
+#: accept), so a fresh urgent case came in less than two hours ago.
+_AGES = {_FRESH: (20, 20 * 60), _OVERDUE: (14 * 24 * 60, 18 * 24 * 60), _OLD: (5 * 24 * 60, 25 * 24 * 60)}
+_FRESH_URGENT = (20, 100)
+_GAPS = {_FRESH: (2, 9), _OVERDUE: (120, 360), _OLD: (180, 720)}
+_LEVEL_UP = {"village": ("township", "county"), "township": ("county",), "county": ()}
+
+
+def _walk_plan(scenario: Scenario, body: dict[str, Any], level: str) -> tuple[dict[str, Any], dict[str, int] | None]:
+    """The choices and limits of a scenario for a case filed at `level`: the intake keeps the
+    category and urgency it was filed with, triage dispatches to the category's departments, and
+    escalations come first."""
+    choices = copy.deepcopy(scenario.choices or {})
+    choices["intake"] = {"category": body["category"], "urgency": body["urgency"], **choices.get("intake", {})}
+    if "triage" in choices and choices["triage"].get("route") == "joint":
+        departments = _TRIAGE_DEPARTMENTS.get(body["category"], ["justice", "petition"])
+        choices["triage"] = {"lead_department": departments[0], "departments": departments, "services": [],
+                             **choices["triage"]}
+    limits = dict(scenario.limits) if scenario.limits is not None else None
+    if scenario.escalate:
+        ladder = _LEVEL_UP[level]
+        ups = ladder.index(scenario.escalate) + 1 if scenario.escalate in ladder else 0
+        after = choices.get("local_mediation", {"local_decision": "resolved"})
+        choices["local_mediation"] = [{"local_decision": "escalate"}] * ups + [after]
+        if limits is not None and "local_mediation" in limits:
+            limits["local_mediation"] += ups
+    return choices, limits
+
+
+@contextlib.contextmanager
+def _clock_at(moment: datetime) -> Iterator[None]:
+    """Run the block with OneStop's clock at `moment` (a case that came in days ago), then put it back."""
+    saved = clock.offset()
+    clock.set_to(moment)
+    try:
+        yield
+    finally:
+        clock.set_offset(saved)
+
+
 def _create_cases(session: Session, users: dict[str, User], *, process_id: str, count: int, seed: int,
                   prefix: str) -> list[str]:
-    """Create the demo cases and walk each a different number of steps; return their numbers."""
+    """Create the demo cases and walk each to where it should wait; return their numbers."""
     try:
         latest_process_version(session, process_id)
     except NotFound:
         log.warning("process %s is not deployed: the demo has no cases "
                     "(deploy it, then seed a fresh database)", process_id)
         return []
+    if process_id != DEFAULT_PROCESS:
+        return _create_stepped_cases(session, users, process_id=process_id, count=count, seed=seed, prefix=prefix)
+    units = {u.code: u for u in session.scalars(select(OrgUnit))}
+    codes = department_codes(session)
+    admin = users["admin"]
+    end = clock.now()
+    planned = []
+    plan = [(sc.template, sc.place) for sc in SCENARIOS]
+    for i, body in enumerate(demo_intakes(count, random.Random(seed), plan)):
+        scenario = SCENARIOS[i % len(SCENARIOS)]
+        rng = random.Random(f"{seed}:{i}")
+        ages = _FRESH_URGENT if scenario.age == _FRESH and body["urgency"] == "urgent" else _AGES[scenario.age]
+        planned.append((end - timedelta(seconds=rng.randint(ages[0] * 60, ages[1] * 60)), i, body, scenario, rng))
+    numbers: list[str] = []
+    ids: list[int] = []
+    previous = end - timedelta(days=365)
+    # oldest first, so that case numbers grow with the time a case came in
+    for received, _i, body, scenario, rng in sorted(planned, key=lambda p: (p[0], p[1])):
+        received = max(received, previous + timedelta(seconds=5))  # two cases never come in at once
+        previous = received
+        gaps = _GAPS[scenario.age]
+
+        def pace(_task: Any, rng: random.Random = rng, gaps: tuple[int, int] = gaps) -> None:
+            step = timedelta(minutes=rng.randint(*gaps))
+            if clock.now() + step < end - timedelta(minutes=1):
+                clock.advance(step)
+
+        with _clock_at(received):
+            case = create_case(session, _intake_actor(users, body, units), parse_intake(body),
+                               process_id=process_id, prefix=prefix)
+            choices, limits = _walk_plan(scenario, body, units[body["location"]["org_unit"]].level)
+            walk_case(session, admin, case.case_no, scenario.steps, rng, codes=codes, affirmative=0.9,
+                      strict=False, choices=choices, until=scenario.until, limits=limits, before_step=pace)
+        log.debug("%s: %s", case.case_no, scenario.key)
+        numbers.append(case.case_no)
+        ids.append(case.id)
+    _fire_due_timers(session, ids)
+    return numbers
+
+
+def _fire_due_timers(session: Session, case_ids: list[int]) -> None:
+    """Fire what fell due while the older cases waited: reminders, supervision (督办) and criticism."""
+    due = set(session.scalars(select(PendingTimer.case_id).where(PendingTimer.case_id.in_(case_ids),
+                                                                 PendingTimer.due_at <= clock.now())))
+    for case_id in sorted(due):
+        try:
+            with session.begin_nested():
+                fire_case_timers(session, case_id)
+        except DomainError as exc:
+            log.warning("firing the timers of demo case %s failed: %s", case_id, exc.message)
+
+
+def _create_stepped_cases(session: Session, users: dict[str, User], *, process_id: str, count: int, seed: int,
+                          prefix: str) -> list[str]:
+    """Cases of a process other than the shipped one: each walked a different number of steps."""
     units = {u.code: u for u in session.scalars(select(OrgUnit))}
     codes = department_codes(session)
     admin = users["admin"]

@@ -15,7 +15,8 @@ import math
 import random
 import re
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.errors import DomainError
 from app.org.models import Department, User
+from app.tasks.models import HumanTask
 from app.tasks.service import can_see_all, complete_task, list_tasks, task_form
 from app.timeutil import LOCAL_TZ, local_iso
 
@@ -537,24 +539,41 @@ def department_codes(session: Session) -> list[str]:
 
 
 def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: random.Random, *,
-              codes: list[str] | None = None, affirmative: float = 0.7, strict: bool = True) -> int:
+              codes: list[str] | None = None, affirmative: float = 0.7, strict: bool = True,
+              choices: Mapping[str, Any] | None = None, until: Collection[str] = (),
+              limits: Mapping[str, int] | None = None, before_step: Callable[[HumanTask], None] | None = None) -> int:
     """Complete up to `steps` open tasks of a case with generated data; return how many were completed.
 
-    Stops early when the case has no open task (closed, or waiting on a timer or message). With
-    `strict`, invalid data and incidents raise `WalkError`; otherwise each step runs in a savepoint,
-    and a failing step is rolled back, logged and ends the walk.
+    Stops early when the case has no open task (closed, or waiting on a timer or message), or when
+    one of its open tasks is named in `until` (that task is left open: the case waits there).
+    `limits` caps how many tasks of a name the walk completes (0: never): tasks past their cap are
+    left open and the walk works on the others, so parallel branches can be left half done.
+    `choices` steers the walk: per task name, fields that replace the generated ones, either one
+    mapping for every time the task comes up or a list of mappings used in turn (the last one
+    repeats), e.g. `{"department_opinion": [{"action": "return"}, {"action": "opinion"}]}`.
+    `before_step` is called with each task before it is completed (e.g. to move the clock on).
+    With `strict`, invalid data and incidents raise `WalkError`; otherwise each step runs in a
+    savepoint, and a failing step is rolled back, logged and ends the walk.
     """
     codes = department_codes(session) if codes is None else codes
     scope = "all" if can_see_all(actor) else "group"
+    used: Counter[str] = Counter()  # occurrences of each task name steered so far
+    used_tasks: Counter[str] = Counter()  # tasks of each name taken so far
     done = 0
     while done < steps:
         tasks = list_tasks(session, actor, scope=scope, case_no=case_no)
-        if not tasks:
+        if until and any(t.name in until for t in tasks):
             break
-        task = tasks[0]
+        task = next((t for t in tasks if limits is None or used_tasks[t.name] < limits.get(t.name, steps)), None)
+        if task is None:
+            break
+        used_tasks[task.name] += 1
         data = fill_form(task_form(session, task)["schema"], rng=rng, department_codes=codes,
                          affirmative=affirmative)
+        data.update(_steer(choices, task.name, used))
         name = task.name
+        if before_step is not None:
+            before_step(task)
         try:
             if strict:
                 case = complete_task(session, actor, task.id, data)
@@ -574,3 +593,16 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
             break
         done += 1
     return done
+
+
+def _steer(choices: Mapping[str, Any] | None, name: str, used: Counter[str]) -> dict[str, Any]:
+    """The fields `choices` fixes for this occurrence of task `name` (see `walk_case`)."""
+    if not choices or name not in choices:
+        return {}
+    fixed = choices[name]
+    if isinstance(fixed, Sequence) and not isinstance(fixed, (str, bytes)):
+        if not fixed:
+            return {}
+        fixed = fixed[min(used[name], len(fixed) - 1)]
+    used[name] += 1
+    return copy.deepcopy(dict(fixed))

@@ -6,7 +6,8 @@ import logging
 import random
 import re
 import shutil
-from datetime import date, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
+from app import clock
 from app.cases.models import CaseEvent, MediationCase
 from app.cases.service import create_case, parse_intake
 from app.config import Config
@@ -22,7 +24,16 @@ from app.org.models import Department, OrgLevel, OrgUnit, Role, User
 from app.org.service import authenticate
 from app.processes.models import Deployment, ProcessVersion
 from app.processes.service import SPEC_CACHE, deploy_bundle
-from app.seed import DEMO_PASSWORD, DEMO_USERS, DEPARTMENTS, demo_intakes, demo_users_markdown, seed_demo
+from app.seed import (
+    DEMO_CASES,
+    DEMO_PASSWORD,
+    DEMO_USERS,
+    DEPARTMENTS,
+    SCENARIOS,
+    demo_intakes,
+    demo_users_markdown,
+    seed_demo,
+)
 from app.tasks.models import HumanTask, TaskStatus
 from app.tasks.service import list_tasks
 from app.walker import WalkError, fill_form, walk_case
@@ -52,6 +63,11 @@ FRAGILE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 # --- helpers and fixtures ------------------------------------------------------------------------
+
+def aware(moment: datetime) -> datetime:
+    """SQLite gives naive UTC times back; PostgreSQL aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 def row_counts(database: Database) -> dict[str, int]:
     """Rows per table, to show that something changed nothing."""
@@ -165,8 +181,8 @@ def test_demo_intakes_are_valid_and_varied():
 
 # --- seeding cases -------------------------------------------------------------------------------
 
-def test_seed_deploys_shipped_process_and_walks_cases_into_every_stage(two_step_shipped, database):
-    assert seed_demo(two_step_shipped, process_id="two_step") is True
+def test_seed_walks_cases_of_another_process_a_different_number_of_steps(two_step_shipped, database):
+    assert seed_demo(two_step_shipped, process_id="two_step", cases=36) is True
     with database.unit_of_work(write=False) as s:
         assert [p.process_id for p in s.scalars(select(ProcessVersion))] == ["two_step"]
         cases = list(s.scalars(select(MediationCase).order_by(MediationCase.id)))
@@ -195,6 +211,77 @@ def test_seed_deploys_shipped_process_and_walks_cases_into_every_stage(two_step_
         assert {"receiver", "mediator"} <= creators
         assert {c.channel for c in cases} == {"walk_in", "hotline", "grid", "online"}
         assert all(re.fullmatch(r"138\d{8}", c.citizen_phone) for c in cases)
+
+
+#: where the demo leaves its cases of the shipped flow: open cases per stage (and the closed ones)
+SHIPPED_STAGES = {"accept": 3, "settle": 2, "local": 5, "triage": 4, "convene": 8, "mediate": 2, "reply": 3,
+                  "callback": 2, "closed": 5}
+
+
+def _open_tasks(s: Any) -> dict[str, list[HumanTask]]:
+    by_case: dict[str, list[HumanTask]] = {}
+    for task in s.scalars(select(HumanTask).where(HumanTask.status == TaskStatus.open)):
+        by_case.setdefault(task.case.case_no, []).append(task)
+    return by_case
+
+
+def test_seed_leaves_shipped_cases_waiting_in_every_stage(config, database):
+    assert seed_demo(config) is True
+    assert len(SCENARIOS) == DEMO_CASES == sum(SHIPPED_STAGES.values())
+    with database.unit_of_work(write=False) as s:
+        cases = list(s.scalars(select(MediationCase).order_by(MediationCase.id)))
+        assert not any(c.has_incident for c in cases)
+        assert Counter(c.stage for c in cases) == SHIPPED_STAGES
+        assert all((c.status == "closed") == (c.stage == "closed") for c in cases)
+        tasks = _open_tasks(s)
+        names = Counter(t.name for ts in tasks.values() for t in ts)
+        # every kind of waiting a user should see, from the village's intake to the leader's approval
+        assert set(names) == {"intake", "settle", "local_mediation", "triage", "department_opinion", "redispatch",
+                              "approve_extension", "service_task", "meeting", "draft_reply", "approve_reply",
+                              "explain_policy", "callback", "supervise"}
+        assert (names["redispatch"], names["approve_extension"], names["explain_policy"]) == (2, 1, 1)
+        assert all(tasks.get(c.case_no) for c in cases if c.status == "open")
+        assert not any(tasks.get(c.case_no) for c in cases if c.status == "closed")
+        # several departments at work, each on its own dispatch
+        at_work = {t.department.code for ts in tasks.values() for t in ts if t.name == "department_opinion"}
+        assert len(at_work) >= 6 and all(len(c.departments) >= 2 for c in cases if c.stage == "convene")
+        # spread over the villages and townships, registered by the places' receivers and the center
+        assert {c.org_unit.code for c in cases} == {"liushu", "yangwan", "shiqiao", "dongpo", "hekou", "shanqian"}
+        assert {c.org_unit.code for c in cases if c.stage == "local"} >= {"shiqiao", "shanqian", "yangwan"}
+        creators = set(s.scalars(select(User.username).join(MediationCase, MediationCase.created_by_id == User.id)))
+        assert creators == {"receiver", "receiver_village2", "receiver_town", "mediator"}
+        # a few overdue: their deadline passed days ago, so supervision (督办) reached the leader
+        now = clock.now()
+        overdue = {no for no, ts in tasks.items() for t in ts
+                   if t.name != "supervise" and t.due_at is not None and aware(t.due_at) < now}
+        supervised = {no for no, ts in tasks.items() if any(t.name == "supervise" for t in ts)}
+        assert 4 <= len(overdue) <= 8 and supervised == overdue
+        assert {next(c.stage for c in cases if c.case_no == no) for no in overdue} >= {"accept", "local", "triage",
+                                                                                      "convene", "callback"}
+        # cases came in over the last weeks, numbered in that order; fresh ones today
+        received = [aware(c.created_at) for c in cases]
+        assert received == sorted(received) and now - received[0] > timedelta(days=10)
+        assert all(now - r < timedelta(days=26) for r in received)
+        assert sum(now - r < timedelta(days=1) for r in received) >= 18
+        # closed ones: settled on the spot, resolved locally, and one through the whole county flow
+        closed = [c for c in cases if c.status == "closed"]
+        assert sorted(c.level for c in closed) == ["county", "village", "village", "village", "village"]
+        # an unsatisfied callback reopened one matter: it waits at triage in its second round
+        reopened = [c for c in cases if s.scalar(select(func.count()).select_from(CaseEvent).where(
+            CaseEvent.case_id == c.id, CaseEvent.kind == "task_completed", CaseEvent.task_name == "triage")) == 1
+            and c.stage == "triage" and s.scalar(select(func.count()).select_from(HumanTask).where(
+                HumanTask.case_id == c.id, HumanTask.name == "callback")) == 1]
+        assert len(reopened) == 1
+
+
+def test_seed_demo_of_a_dozen_for_the_browser_tests(config, database):
+    assert seed_demo(config, cases=12) is True
+    with database.unit_of_work(write=False) as s:
+        cases = list(s.scalars(select(MediationCase).order_by(MediationCase.id)))
+        assert Counter(c.stage for c in cases) == {"accept": 2, "local": 1, "triage": 1, "convene": 3, "mediate": 1,
+                                                   "reply": 1, "callback": 1, "closed": 2}
+        # the intake browser test looks for an open wage matter in 柳树村 as a possible duplicate
+        assert any(c.category == "labour" and c.org_unit.code == "liushu" and c.status == "open" for c in cases)
 
 
 def test_seed_uses_an_already_deployed_process_without_redeploying(nothing_shipped, database):

@@ -7,6 +7,7 @@ staff see the cases dispatched to their department. Nothing here writes.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -101,18 +102,22 @@ def catalogue(session: Session, forms_dir: Path | None = None) -> list[Choice]:
     content = session.scalar(select(Artifact.content).join(FormVersion, FormVersion.artifact_id == Artifact.id)
                              .where(FormVersion.filename == INTAKE_FORM).order_by(FormVersion.version.desc())
                              .limit(1))
-    schema: dict[str, Any] = {}
-    if content:
-        schema = json.loads(content)
-    elif forms_dir is not None and (forms_dir / INTAKE_FORM).exists():
-        schema = json.loads((forms_dir / INTAKE_FORM).read_text(encoding="utf-8"))
+    if not content and forms_dir is not None and (forms_dir / INTAKE_FORM).exists():
+        content = (forms_dir / INTAKE_FORM).read_text(encoding="utf-8")
+    return list(_catalogue(content or ""))
+
+
+@functools.lru_cache(maxsize=16)
+def _catalogue(content: str) -> tuple[Choice, ...]:
+    """The category choices of an intake form's text (cached: every list page shows them)."""
+    schema: dict[str, Any] = json.loads(content) if content else {}
     options = ((schema.get("properties") or {}).get("category") or {}).get("oneOf") or []
     choices = []
     for option in options:
         if isinstance(option, dict) and isinstance(option.get("const"), str):
             zh, en = split_title(option.get("title") or option["const"])
             choices.append(Choice(option["const"], zh, en))
-    return choices
+    return tuple(choices)
 
 
 # --- the case list --------------------------------------------------------------------------------
@@ -334,8 +339,12 @@ class _Shape:
     boundary: set[str] = field(default_factory=set)
 
 
+@functools.lru_cache(maxsize=32)
 def _shape(xml: str) -> _Shape:
-    """Element ids, their containing subprocess, call activities and boundary events of a BPMN file."""
+    """Element ids, their containing subprocess, call activities and boundary events of a BPMN file.
+
+    Cached by the text (a deployed version never changes, and parsing it is most of a diagram-state
+    request); callers must not change the result."""
     shape = _Shape()
     try:
         root = ET.fromstring(xml)

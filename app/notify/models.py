@@ -19,7 +19,9 @@ class NotificationKind(enum.StrEnum):
 
 class Notification(Base):
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),)
+    # (user, created_at): the bell's list, newest first, without sorting all of a busy person's notifications
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),
+                      Index("ix_notification_user_created", "user_id", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))

@@ -1,4 +1,4 @@
-"""Inbox reads with filters on case fields, tab counts, and reassigning a task to another person.
+"""Inbox reads with filters on case fields, and tab counts (reassigning a task lives in `service`).
 
 The scope rules are those of `service.list_tasks` (mine / group / all, the org unit subtree);
 `tests/web/test_inbox.py` checks that both return the same tasks.
@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
-from app.cases.service import add_event
-from app.errors import Conflict, Forbidden, InvalidInput
-from app.org.models import OrgUnit, Role, User
+from app.errors import InvalidInput
+from app.org.models import OrgUnit, User
 from app.tasks.models import HumanTask, TaskStatus
-from app.tasks.service import SCOPES, can_see_all, can_work_on, get_task, scope_tasks
+from app.tasks.service import SCOPES, can_see_all, scope_tasks
 
 
 @dataclass(frozen=True)
@@ -92,40 +91,3 @@ def places_for(session: Session, user: User) -> list[OrgUnit]:
     if not user.is_admin:
         query = query.where(OrgUnit.path.startswith(user.org_unit.path))
     return sorted(session.scalars(query), key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])
-
-
-def can_reassign(user: User) -> bool:
-    """Mediators, leaders and admins hand tasks to other people."""
-    return user.has_role(Role.mediator, Role.leader, Role.admin)
-
-
-def candidates_for(session: Session, task: HumanTask) -> list[User]:
-    """Active people (not admins) who may do the task: its role, its department, its place or above."""
-    place = session.get(OrgUnit, task.org_unit_id)  # the task's level (a case may have been escalated)
-    ancestors = [int(p) for p in (place.path if place else task.case.org_unit.path).strip("/").split("/") if p]
-    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(ancestors))
-    if task.department_id is not None:
-        query = query.where(User.department_id == task.department_id)
-    users = session.scalars(query.order_by(User.display_name, User.username)).unique()
-    return [u for u in users if not u.is_admin and can_work_on(u, task)]
-
-
-def reassign_task(session: Session, actor: User, task_id: int, username: str) -> HumanTask:
-    """Hand an open task to another person who may do it (mediators, leaders, admins)."""
-    task = get_task(session, actor, task_id, lock_case=True)
-    if task.status != TaskStatus.open:
-        raise Conflict(f"task {task_id} is no longer open")
-    if not can_reassign(actor):
-        raise Forbidden("only mediators, leaders and admins reassign tasks")
-    target = session.scalar(select(User).where(User.username == (username or "").strip()))
-    if target is None or not target.active:
-        raise InvalidInput("no such user", fields={"assignee": "no such user"})
-    if target.is_admin or not can_work_on(target, task):
-        raise InvalidInput("this person may not do the task", fields={"assignee": "may not do this task"})
-    previous = task.assignee
-    task.assignee_id = target.id
-    add_event(session, task.case, "task_reassigned", actor=actor, task_name=task.name, message=task.title,
-              data={"from": previous.username if previous else None, "to": target.username})
-    session.flush()
-    session.refresh(task)
-    return task

@@ -6,11 +6,18 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, lazyload
 
 from app import clock, engine
 from app.cases.models import MediationCase
-from app.cases.service import add_event, get_case, open_incidents, record_incident, script_functions, sync_case
+from app.cases.service import (
+    add_event,
+    lock_case_by_id,
+    open_incidents,
+    record_incident,
+    script_functions,
+    sync_case,
+)
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
 from app.org.models import OrgUnit, Role, User
 from app.org.service import sees_area
@@ -75,15 +82,26 @@ def list_tasks(session: Session, user: User, *, scope: str = "group", case_no: s
 
 def get_task(session: Session, user: User, task_id: int, *, lock_case: bool = False) -> HumanTask:
     """A task the user may see, else NotFound (not revealing other people's tasks)."""
-    task = session.get(HumanTask, task_id)
+    if lock_case:
+        # lock the task's case first (one query, with its engine state), then read the task once:
+        # what is read after the lock is what this transaction works on
+        case_of_task = select(HumanTask.case_id).where(HumanTask.id == task_id).scalar_subquery()
+        try:
+            case = lock_case_by_id(session, case_of_task)
+        except NotFound:
+            raise NotFound(f"no task {task_id}") from None
+        # many-to-one relationships by key come from the session (case, place, actor): no joins;
+        # the task holds on to its case (the session only keeps weak references)
+        task = session.get(HumanTask, task_id, options=[lazyload("*")], populate_existing=True)
+        if task is not None and task.case is not case:
+            raise NotFound(f"no task {task_id}")
+    else:
+        task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
     in_area = sees_area(user) and task.case.org_unit.path.startswith(user.org_unit.path)
     if not user.is_admin and not in_area and not can_work_on(user, task):
         raise NotFound(f"no task {task_id}")
-    if lock_case:
-        get_case(session, task.case.case_no, lock=True)
-        session.refresh(task)
     return task
 
 
@@ -133,6 +151,43 @@ def release_task(session: Session, user: User, task_id: int) -> HumanTask:
     return task
 
 
+def can_reassign(user: User) -> bool:
+    """Mediators, leaders and admins hand tasks to other people."""
+    return user.has_role(Role.mediator, Role.leader, Role.admin)
+
+
+def candidates_for(session: Session, task: HumanTask) -> list[User]:
+    """Active people (not admins) who may do the task: its role, its department, its place or above."""
+    place = session.get(OrgUnit, task.org_unit_id)  # the task's level (a case may have been escalated)
+    ancestors = [int(p) for p in (place.path if place else task.case.org_unit.path).strip("/").split("/") if p]
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(ancestors))
+    if task.department_id is not None:
+        query = query.where(User.department_id == task.department_id)
+    users = session.scalars(query.order_by(User.display_name, User.username)).unique()
+    return [u for u in users if not u.is_admin and can_work_on(u, task)]
+
+
+def reassign_task(session: Session, actor: User, task_id: int, username: str) -> HumanTask:
+    """Hand an open task to another person who may do it (mediators, leaders, admins)."""
+    task = get_task(session, actor, task_id, lock_case=True)
+    if task.status != TaskStatus.open:
+        raise Conflict(f"task {task_id} is no longer open")
+    if not can_reassign(actor):
+        raise Forbidden("only mediators, leaders and admins reassign tasks")
+    target = session.scalar(select(User).where(User.username == (username or "").strip()))
+    if target is None or not target.active:
+        raise InvalidInput("no such user", fields={"assignee": "no such user"})
+    if target.is_admin or not can_work_on(target, task):
+        raise InvalidInput("this person may not do the task", fields={"assignee": "may not do this task"})
+    previous = task.assignee
+    task.assignee_id = target.id
+    add_event(session, task.case, "task_reassigned", actor=actor, task_name=task.name, message=task.title,
+              data={"from": previous.username if previous else None, "to": target.username})
+    session.flush()
+    session.refresh(task)
+    return task
+
+
 def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, str]:
     """Check submitted data against a JSON Schema; return {field: message} for every problem."""
     if not isinstance(data, dict):
@@ -176,11 +231,14 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
     except engine.EngineError as exc:
         record_incident(session, case, exc, action)
         return case
-    # an earlier failed completion of this very task is settled by this one
-    for incident in open_incidents(session, case):
-        if (incident.action or {}).get("op") == "complete" and incident.action.get("task_id") == task.engine_task_id:
-            incident.resolved_at = clock.now()
-    case.has_incident = any(i.resolved_at is None for i in open_incidents(session, case))
+    if case.has_incident:
+        # an earlier failed completion of this very task is settled by this one
+        incidents = open_incidents(session, case)
+        for incident in incidents:
+            action = incident.action or {}
+            if action.get("op") == "complete" and action.get("task_id") == task.engine_task_id:
+                incident.resolved_at = clock.now()
+        case.has_incident = any(i.resolved_at is None for i in incidents)
     task.status = TaskStatus.completed
     task.completed_at = clock.now()
     task.completed_by_id = user.id

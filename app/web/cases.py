@@ -74,14 +74,20 @@ def event_labels() -> dict[str, str]:
             "repeat_report": _("群众再次反映")}
 
 
+_LABEL_TABLES = {"stage": stage_labels, "level": level_labels, "channel": channel_labels, "urgency": urgency_labels,
+                 "status": status_labels, "deadline": deadline_labels, "event": event_labels, "role": role_labels}
+
+
 @bp.app_template_global()
 def code_label(kind: str, code: Any) -> str:
     """The readable name of a code: code_label('stage', 'triage') -> 分流研判."""
-    tables = {"stage": stage_labels, "level": level_labels, "channel": channel_labels, "urgency": urgency_labels,
-              "status": status_labels, "deadline": deadline_labels, "event": event_labels, "role": role_labels}
     if code is None or code == "":
         return ""
-    return tables[kind]().get(str(code), str(code))
+    # a page shows dozens of codes: each table is worded once per request (the language cannot change)
+    cache: dict[str, dict[str, str]] = g.setdefault("code_labels", {})
+    if kind not in cache:
+        cache[kind] = _LABEL_TABLES[kind]()
+    return cache[kind].get(str(code), str(code))
 
 
 @bp.app_template_global()

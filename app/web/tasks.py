@@ -15,8 +15,7 @@ from app.cases.models import MediationCase
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.org.models import Department, User
 from app.tasks.models import HumanTask, TaskStatus
-from app.tasks.queries import can_reassign
-from app.tasks.service import can_work_on, complete_task, get_task, task_data, task_form
+from app.tasks.service import can_reassign, can_work_on, complete_task, get_task, task_data, task_form
 from app.timeutil import parse_iso
 from app.web import bp, login_required, page_session
 from app.web.cases import category_labels, deadline_labels, stage_labels
