@@ -8,6 +8,7 @@ from app.notify.models import Notification, OutboxMessage
 from app.open311.models import ApiKey
 from app.org.models import Department, OrgUnit, User
 from app.processes.models import Artifact, DecisionVersion, Deployment, FormVersion, ProcessVersion, RuntimeSpec
+from app.reports.models import ReportSetting
 from app.scheduler.models import PendingTimer, SharedClock
 from app.studio.models import Draft
 from app.tasks.models import HumanTask
@@ -34,6 +35,7 @@ __all__ = [
     "OutboxMessage",
     "PendingTimer",
     "ProcessVersion",
+    "ReportSetting",
     "RuntimeSpec",
     "SharedClock",
     "User",

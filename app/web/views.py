@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import flash, g, make_response, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -80,7 +80,11 @@ def set_language(code: str) -> Any:
 @bp.get("/")
 @login_required
 def home() -> Any:
-    """Start where the person's work is: receivers at the intake page, everyone else at the inbox."""
+    """Start where the person's work is: leaders at their dashboard, receivers at the intake page,
+    everyone else at the inbox."""
     with page_session():
         receiver_only = g.user.has_role("receiver") and not g.user.has_role("mediator", "leader", "admin")
+        leader = g.user.has_role("leader") and "web.dashboard" in current_app.view_functions
+    if leader:
+        return redirect(url_for("web.dashboard"))
     return redirect(url_for("web.intake" if receiver_only else "web.inbox"))

@@ -1,0 +1,450 @@
+"""The ledger (台账): every case the user may see, one row each, filtered; as a page, JSON, XLSX or CSV.
+
+The filters and the row are defined once here; the page, the API and both exports use them. A row's
+deadlines, overdue days, responsible person, result and satisfaction come from the case's task rows
+(read per batch of cases, never from the engine state).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, case, exists, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from app import clock
+from app.cases.models import CaseStatus, MediationCase
+from app.cases.queries import STAGES, catalogue, overdue_clause, scoped
+from app.errors import InvalidInput
+from app.org.models import Department, OrgUnit, User
+from app.org.service import sees_area
+from app.reports import metrics
+from app.tasks.models import HumanTask, TaskStatus
+from app.timeutil import LOCAL_TZ, local_iso
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+#: cases read per query while exporting (and per task lookup)
+BATCH = 1000
+
+STAGE_ZH = {"intake": "受理", "accept": "受理", "settle": "即办", "local": "本级调处", "triage": "分流研判",
+            "convene": "部门办理", "mediate": "联合调解", "reply": "回复", "callback": "回访", "closed": "办结"}
+STATUS_ZH = {"open": "办理中", "closed": "已办结"}
+CHANNEL_ZH = {"walk_in": "来访（窗口）", "hotline": "热线电话", "grid": "网格员上报", "online": "网上反映",
+              "open311": "外部系统"}
+RESULT_ZH = {"solved": "已解决", "unsolved": "未解决", "settled": "已化解"}
+SATISFACTION_ZH = {"satisfied": "满意", "unsatisfied": "不满意"}
+ROLE_ZH = {"receiver": "受理员", "mediator": "调解员", "department": "部门", "service": "服务机构", "leader": "领导"}
+
+#: (key, Chinese header, column width in characters) of the exports, in order
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("case_no", "事项编号", 16), ("title", "标题", 30), ("created_at", "登记时间", 17),
+    ("closed_at", "办结时间", 17), ("township", "乡镇", 10), ("place", "地点", 12), ("category", "类别", 12),
+    ("channel", "来源渠道", 11), ("lead_department", "牵头部门", 14), ("co_departments", "协办部门", 24),
+    ("stage", "阶段", 9), ("status", "状态", 8), ("responsible", "责任人", 14),
+    ("deadline_accept", "受理时限", 17), ("deadline_convene", "召集时限", 17), ("deadline_reply", "回复时限", 17),
+    ("deadline_callback", "回访时限", 17), ("overdue", "当前超期", 9), ("overdue_days", "超期天数", 9),
+    ("result", "办理结果", 10), ("satisfaction", "满意度", 8),
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the ledger is limited to. Dates are local days, both included, on the intake time."""
+
+    start: date | None = None
+    end: date | None = None
+    org_unit: str = ""
+    category: str = ""
+    department: str = ""
+    stage: str = ""
+    status: str = ""
+    overdue: bool | None = None
+    q: str = ""
+    #: a drill-down from the ranking: only these cases (month, by, unit, metric say which)
+    case_ids: tuple[int, ...] | None = None
+    drill: dict[str, str] = field(default_factory=dict)
+
+    def args(self) -> dict[str, str]:
+        """The filters as query parameters (for links, pagers and export buttons)."""
+        found = {"from": self.start.isoformat() if self.start else "", "to": self.end.isoformat() if self.end else "",
+                 "org_unit": self.org_unit, "category": self.category, "department": self.department,
+                 "stage": self.stage, "status": self.status, "q": self.q,
+                 "overdue": "" if self.overdue is None else ("1" if self.overdue else "0")}
+        found.update(self.drill)
+        return {k: v for k, v in found.items() if v}
+
+
+def _date(args: Mapping[str, str], key: str, errors: dict[str, str]) -> date | None:
+    raw = (args.get(key) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[key] = "use YYYY-MM-DD"
+        return None
+
+
+def parse_filters(session: Session, user: User, args: Mapping[str, str]) -> Filters:
+    """Read the ledger's filters from query parameters; every bad one is named (422)."""
+    errors: dict[str, str] = {}
+    start, end = _date(args, "from", errors), _date(args, "to", errors)
+    month = (args.get("month") or "").strip()
+    metric = (args.get("metric") or "").strip()
+    if month and not metric and not (start or end):
+        try:
+            period = metrics.parse_month(month)
+            start = period.start.date()
+            end = (period.end - timedelta(days=1)).date()
+        except InvalidInput as exc:
+            errors.update(exc.fields)
+    if start and end and end < start:
+        errors["to"] = "must not be before from"
+    org_unit = (args.get("org_unit") or "").strip()
+    if org_unit and session.scalar(select(OrgUnit.id).where(OrgUnit.code == org_unit)) is None:
+        errors["org_unit"] = "no such org unit"
+    department = (args.get("department") or "").strip()
+    if department and session.scalar(select(Department.id).where(Department.code == department)) is None:
+        errors["department"] = "no such department"
+    stage = (args.get("stage") or "").strip()
+    if stage and stage not in STAGES and stage != "intake":
+        errors["stage"] = f"one of {', '.join(STAGES)}"
+    status = (args.get("status") or "").strip()
+    if status and status not in ("open", "closed"):
+        errors["status"] = "open or closed"
+    overdue: bool | None = None
+    raw = (args.get("overdue") or "").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        overdue = True
+    elif raw in ("0", "false", "no"):
+        overdue = False
+    elif raw:
+        errors["overdue"] = "true or false"
+    category = (args.get("category") or "").strip()[:64]
+    q = (args.get("q") or "").strip()[:100]
+    case_ids = None
+    drill: dict[str, str] = {}
+    if metric:
+        from app.reports.ranking import scope_for
+
+        by = (args.get("by") or "").strip()
+        unit = (args.get("unit") or "").strip()
+        if not errors:
+            period = metrics.parse_month(month or None)
+            scope = scope_for(user, by)
+            if scope.departments is not None and by == "department":
+                own = session.scalar(select(Department.code).where(Department.id == scope.departments[0]))
+                if unit != own:
+                    errors["unit"] = "your own department only"
+            if not errors:
+                _row, ids = metrics.drill(session, period, by, unit, metric, area=scope.area)
+                case_ids = tuple(ids)
+                drill = {"month": period.month, "by": by, "unit": unit, "metric": metric}
+    if errors:
+        raise InvalidInput("the ledger filters are not valid", fields=errors)
+    return Filters(start=start, end=end, org_unit=org_unit, category=category, department=department, stage=stage,
+                   status=status, overdue=overdue, q=q, case_ids=case_ids, drill=drill)
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
+
+
+def sees_everything(user: User) -> bool:
+    """Admins, and the place-based roles of the top org unit (the county), see every case: their
+    ledger needs no scope condition (which would cost a join on every row)."""
+    return user.is_admin or (sees_area(user) and user.org_unit.parent_id is None)
+
+
+def query(session: Session, user: User, filters: Filters) -> Select[Any]:
+    """SQL of the ledger: the case rows the user may see that pass the filters (no order)."""
+    stmt = select(MediationCase.id)
+    if not sees_everything(user):
+        stmt = scoped(stmt.join(OrgUnit, OrgUnit.id == MediationCase.org_unit_id), user)
+    if filters.case_ids is not None:
+        stmt = stmt.where(MediationCase.id.in_(filters.case_ids) if filters.case_ids else false())
+    if filters.start:
+        stmt = stmt.where(MediationCase.created_at >= _local_midnight(filters.start))
+    if filters.end:
+        stmt = stmt.where(MediationCase.created_at < _local_midnight(filters.end + timedelta(days=1)))
+    if filters.org_unit:
+        path = session.scalar(select(OrgUnit.path).where(OrgUnit.code == filters.org_unit))
+        within = select(OrgUnit.id).where(OrgUnit.path.startswith(path)) if path else None
+        stmt = stmt.where(MediationCase.org_unit_id.in_(within) if within is not None else false())
+    if filters.category:
+        stmt = stmt.where(MediationCase.category == filters.category)
+    if filters.department:
+        dept_id = session.scalar(select(Department.id).where(Department.code == filters.department))
+        stmt = stmt.where(or_(MediationCase.lead_department == filters.department,
+                              exists().where(HumanTask.department_id == dept_id,
+                                             HumanTask.case_id == MediationCase.id)))
+    if filters.stage:
+        stages = ("intake", "accept") if filters.stage in ("intake", "accept") else (filters.stage,)
+        stmt = stmt.where(MediationCase.stage.in_(stages))
+    if filters.status:
+        stmt = stmt.where(MediationCase.status == filters.status)
+    if filters.overdue is True:
+        stmt = stmt.where(overdue_clause(clock.now()))
+    elif filters.overdue is False:
+        stmt = stmt.where(~overdue_clause(clock.now()))
+    if filters.q:
+        needle = f"%{filters.q}%"
+        stmt = stmt.where(or_(MediationCase.case_no.ilike(needle), MediationCase.title.ilike(needle),
+                              MediationCase.citizen_name.ilike(needle)))
+    return stmt
+
+
+@dataclass
+class LedgerRow:
+    """One case as the ledger shows it (codes; the labels are added for people)."""
+
+    id: int
+    case_no: str
+    title: str
+    created_at: datetime
+    closed_at: datetime | None
+    township: str
+    place: str
+    category: str | None
+    channel: str
+    urgency: str
+    lead_department: str | None
+    departments: list[str]
+    stage: str
+    status: str
+    responsible: str
+    deadlines: dict[str, datetime | None]
+    overdue: bool
+    overdue_days: int
+    result: str | None
+    satisfaction: str | None
+
+    @property
+    def co_departments(self) -> list[str]:
+        return [d for d in self.departments if d != self.lead_department]
+
+    def as_dict(self, names: Mapping[str, str]) -> dict[str, Any]:
+        """The API's shape: codes and ISO times, department names alongside their codes."""
+        return {
+            "case_no": self.case_no, "title": self.title, "created_at": local_iso(self.created_at),
+            "closed_at": local_iso(self.closed_at), "township": self.township, "place": self.place,
+            "category": self.category, "channel": self.channel, "urgency": self.urgency,
+            "lead_department": self.lead_department,
+            "lead_department_name": names.get(self.lead_department or "", self.lead_department),
+            "co_departments": self.co_departments, "stage": self.stage, "status": self.status,
+            "responsible": self.responsible,
+            "deadlines": {k: local_iso(v) for k, v in self.deadlines.items()},
+            "overdue": self.overdue, "overdue_days": self.overdue_days,
+            "result": self.result, "satisfaction": self.satisfaction,
+        }
+
+
+class Names:
+    """Names the rows need, read once per page or export: places, townships, departments; the
+    category labels (a parse of the intake form) only when an export asks for them."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        units = {uid: name for uid, name in session.execute(select(OrgUnit.id, OrgUnit.name))}
+        township_of = metrics.townships(session)
+        self.place = units
+        self.township = {uid: (units[t] if t is not None else "") for uid, t in township_of.items()}
+        rows = list(session.execute(select(Department.id, Department.code, Department.name)))
+        self.departments = {code: name for _, code, name in rows}
+        self.department_ids = {i: name for i, _, name in rows}
+        self._categories: dict[str, str] | None = None
+
+    @property
+    def categories(self) -> dict[str, str]:
+        if self._categories is None:
+            self._categories = {c.code: c.zh for c in catalogue(self._session)}
+        return self._categories
+
+
+CASE_COLUMNS = (MediationCase.id, MediationCase.case_no, MediationCase.title, MediationCase.created_at,
+                MediationCase.closed_at, MediationCase.org_unit_id, MediationCase.category, MediationCase.channel,
+                MediationCase.urgency, MediationCase.lead_department, MediationCase.departments, MediationCase.stage,
+                MediationCase.status, MediationCase.deadline_accept, MediationCase.deadline_convene,
+                MediationCase.deadline_reply, MediationCase.deadline_callback)
+
+
+def _rows(session: Session, ids: list[int], names: Names) -> list[LedgerRow]:
+    """Ledger rows of these cases, in the order of `ids` (one query for cases, two for tasks)."""
+    if not ids:
+        return []
+    cases = {r.id: r for r in session.execute(select(*CASE_COLUMNS).where(MediationCase.id.in_(ids)))}
+    tasks: dict[int, list[Any]] = {i: [] for i in ids}
+    last_callback: dict[int, tuple[Any, int, dict[str, Any]]] = {}
+    callback_data = case((HumanTask.form == metrics.CALLBACK_FORM, HumanTask.data), else_=None)
+    for t in session.execute(select(HumanTask.case_id, HumanTask.due_at, HumanTask.completed_at, HumanTask.status,
+                                    HumanTask.assignee_id, HumanTask.completed_by_id, HumanTask.department_id,
+                                    HumanTask.role, HumanTask.id, HumanTask.form, callback_data.label("callback"))
+                             .where(HumanTask.case_id.in_(ids))):
+        tasks[t.case_id].append(t)
+        if t.form == metrics.CALLBACK_FORM and t.status == TaskStatus.completed:
+            key = (t.completed_at, t.id)
+            if t.case_id not in last_callback or key > last_callback[t.case_id][:2]:
+                last_callback[t.case_id] = (t.completed_at, t.id, t.callback if isinstance(t.callback, dict) else {})
+    user_ids = {u for ts in tasks.values() for t in ts for u in (t.assignee_id, t.completed_by_id) if u}
+    users = {i: n for i, n in session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))} \
+        if user_ids else {}
+    dept_names = names.department_ids
+    now = clock.now()
+    rows = []
+    for cid in ids:
+        c = cases.get(cid)
+        if c is None:
+            continue
+        case_tasks = tasks[cid]
+        open_tasks = sorted((t for t in case_tasks if t.status == TaskStatus.open),
+                            key=lambda t: (t.due_at is None, t.due_at or now, t.id))
+        found = last_callback.get(cid)
+        callback = found[2] if found is not None else None
+        closed = c.status == CaseStatus.closed
+        result = None
+        if callback is not None and (closed or c.stage == "callback"):
+            result = "solved" if callback.get("solved") is True else "unsolved"
+        elif closed:
+            result = "settled"
+        satisfaction = None
+        if callback is not None:
+            satisfaction = "satisfied" if callback.get("satisfied") is True else "unsatisfied"
+        rows.append(LedgerRow(
+            id=cid, case_no=c.case_no, title=c.title, created_at=c.created_at, closed_at=c.closed_at,
+            township=names.township.get(c.org_unit_id, ""), place=names.place.get(c.org_unit_id, ""),
+            category=c.category, channel=c.channel, urgency=c.urgency, lead_department=c.lead_department,
+            departments=[str(d) for d in (c.departments or [])], stage=c.stage, status=str(c.status),
+            responsible=_responsible(open_tasks, case_tasks, users, dept_names),
+            deadlines={"accept": c.deadline_accept, "convene": c.deadline_convene, "reply": c.deadline_reply,
+                       "callback": c.deadline_callback},
+            overdue=not closed and any(t.due_at is not None and t.due_at < now for t in open_tasks),
+            overdue_days=metrics.overdue_days(case_tasks, now), result=result, satisfaction=satisfaction))
+    return rows
+
+
+def _responsible(open_tasks: list[Any], all_tasks: list[Any], users: Mapping[int, str],
+                 dept_names: Mapping[int, str]) -> str:
+    """Who has the case now: the people (or departments, or roles) of its open tasks; for a finished
+    case, who completed its last task."""
+    if open_tasks:
+        found: list[str] = []
+        for t in open_tasks:
+            if t.assignee_id and users.get(t.assignee_id):
+                who = users[t.assignee_id]
+            elif t.department_id:
+                who = dept_names.get(t.department_id, "")
+            else:
+                who = ROLE_ZH.get(t.role, t.role)
+            if who and who not in found:
+                found.append(who)
+        return "、".join(found)
+    done = [t for t in all_tasks if t.completed_by_id and t.status == TaskStatus.completed]
+    if not done:
+        return ""
+    last = max(done, key=lambda t: (t.completed_at, t.id))
+    return users.get(last.completed_by_id, "")
+
+
+@dataclass
+class Page:
+    items: list[LedgerRow]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+
+
+def page(session: Session, user: User, filters: Filters, number: int = 1, size: int = PAGE_SIZE) -> Page:
+    """One page of the ledger, newest first."""
+    stmt = query(session, user, filters)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, math.ceil(total / size))
+    number = min(max(1, number), pages)
+    ids = list(session.scalars(stmt.order_by(MediationCase.created_at.desc(), MediationCase.id.desc())
+                               .offset((number - 1) * size).limit(size)))
+    return Page(_rows(session, ids, Names(session)), total, number, pages, size)
+
+
+def iterate(session: Session, user: User, filters: Filters, batch: int = BATCH) -> Iterator[LedgerRow]:
+    """Every row of the ledger, newest first: one streamed query for the ids (a server-side cursor on
+    PostgreSQL), the rows built a batch at a time, so memory stays flat however long the ledger is."""
+    names = Names(session)
+    stmt = query(session, user, filters).order_by(MediationCase.created_at.desc(), MediationCase.id.desc())
+    result = session.execute(stmt, execution_options={"yield_per": batch})
+    for part in result.partitions(batch):
+        yield from _rows(session, [r[0] for r in part], names)
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+def _text_time(moment: datetime | None) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def values(row: LedgerRow, names: Names) -> list[Any]:
+    """The row as the exports write it (Chinese labels, local times), in COLUMNS order."""
+    departments = names.departments
+    return [
+        row.case_no, row.title, _text_time(row.created_at), _text_time(row.closed_at), row.township, row.place,
+        names.categories.get(row.category or "", row.category or ""), CHANNEL_ZH.get(row.channel, row.channel),
+        departments.get(row.lead_department or "", row.lead_department or ""),
+        "、".join(departments.get(d, d) for d in row.co_departments),
+        STAGE_ZH.get(row.stage, row.stage), STATUS_ZH.get(row.status, row.status), row.responsible,
+        _text_time(row.deadlines["accept"]), _text_time(row.deadlines["convene"]),
+        _text_time(row.deadlines["reply"]), _text_time(row.deadlines["callback"]),
+        "是" if row.overdue else "否", row.overdue_days,
+        RESULT_ZH.get(row.result or "", ""), SATISFACTION_ZH.get(row.satisfaction or "", ""),
+    ]
+
+
+def csv_chunks(rows: Iterator[LedgerRow], names: Names, every: int = 500) -> Iterator[str]:
+    """CSV text (UTF-8 BOM first, so Excel reads the Chinese), yielded every `every` rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow([header for _, header, _ in COLUMNS])
+    for n, row in enumerate(rows, start=1):
+        writer.writerow(values(row, names))
+        if n % every == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def write_xlsx(rows: Iterator[LedgerRow], names: Names, target: Any, title: str = "台账") -> int:
+    """Write the rows to an XLSX file (openpyxl's write-only mode: memory stays flat); returns the count.
+
+    Chinese headers in bold, the header row frozen, widths fitted to each column, an autofilter.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    for index, (_, _, width) in enumerate(COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width + 2
+    sheet.freeze_panes = "B2"
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor="E8EEF7")
+    header = []
+    for _, text, _ in COLUMNS:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font, cell.fill, cell.alignment = bold, fill, Alignment(horizontal="center")
+        header.append(cell)
+    sheet.append(header)
+    count = 0
+    for row in rows:
+        sheet.append(values(row, names))
+        count += 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
+    workbook.save(target)
+    return count

@@ -1,0 +1,58 @@
+"""Who may read which monthly assessment, and the assessment in its JSON shape.
+
+Leaders and admins read every row (a township's leader: the townships of their area); department
+and service staff read their own department's row; nobody else reads rankings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.errors import Forbidden, InvalidInput
+from app.org.models import OrgUnit, Role, User
+from app.reports import metrics
+from app.reports.settings import get_weights
+
+
+@dataclass(frozen=True)
+class Scope:
+    area: OrgUnit | None
+    departments: list[int] | None
+
+
+def can_read_rankings(user: User) -> bool:
+    return user.is_admin or user.has_role(Role.leader) or user.department_id is not None
+
+
+def can_change_weights(user: User) -> bool:
+    return user.is_admin or user.has_role(Role.leader)
+
+
+def scope_for(user: User, by: str) -> Scope:
+    """The cases and rows `user` may see in a ranking grouped `by` (Forbidden otherwise)."""
+    if by not in metrics.BY:
+        raise InvalidInput("unknown grouping", fields={"by": "department or township"})
+    if user.is_admin:
+        return Scope(None, None)
+    if user.has_role(Role.leader):
+        return Scope(user.org_unit if user.org_unit.level != "county" else None, None)
+    if user.department_id is not None and by == "department":
+        return Scope(None, [user.department_id])
+    raise Forbidden("only leaders read this ranking; a department reads its own row")
+
+
+def monthly_ranking(session: Session, user: User, month: str | None, by: str) -> metrics.Ranking:
+    """The month's assessment as `user` may see it, worst first."""
+    period = metrics.parse_month(month)
+    scope = scope_for(user, by)
+    return metrics.ranking(session, period, by, get_weights(session), area=scope.area,
+                           departments=scope.departments,
+                           keep_inactive=True if scope.departments is not None else None)
+
+
+def ranking_json(result: metrics.Ranking) -> dict[str, Any]:
+    return {"month": result.period.month, "by": result.by, "complete": result.period.complete,
+            "weights": result.weights, "rows": [r.as_dict() for r in result.rows]}

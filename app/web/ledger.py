@@ -1,0 +1,117 @@
+"""The ledger page (台账): filters, one page of cases, XLSX and CSV downloads; also the ranking's
+drill-down (the cases behind one number). Rows and filters come from app.reports.ledger."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from flask import Response, abort, g, render_template, request, stream_with_context
+from sqlalchemy import select
+
+from app import clock
+from app.cases.queries import STAGES, places_for
+from app.errors import DomainError, Forbidden, InvalidInput
+from app.org.models import Department, User
+from app.reports import ledger, metrics
+from app.timeutil import LOCAL_TZ
+from app.web import bp, database, login_required, page_session
+from app.web.cases import category_labels
+from app.web.ranking import drill_labels
+
+
+def default_args() -> dict[str, str]:
+    """The ledger opens on the current month (a period keeps the page quick on a large database)."""
+    args = request.args.to_dict()
+    if not any(args.get(k) for k in ("from", "to", "month", "metric", "q")):
+        args["month"] = metrics.parse_month(None).month
+    return args
+
+
+@bp.get("/reports/ledger")
+@login_required
+def ledger_page() -> Any:
+    args = default_args()
+    errors: dict[str, str] = {}
+    with page_session() as s:
+        try:
+            filters = ledger.parse_filters(s, g.user, args)
+        except Forbidden:
+            abort(403)
+        except InvalidInput as exc:
+            errors = exc.fields
+            filters = ledger.Filters()
+        try:
+            number = max(1, int(request.args.get("page") or 1))
+        except ValueError:
+            number = 1
+        result = ledger.page(s, g.user, filters, number) if not errors else None
+        drill_row = None
+        if filters.drill:
+            drill_row, _ids = metrics.drill(s, metrics.parse_month(filters.drill["month"]), filters.drill["by"],
+                                            filters.drill["unit"], filters.drill["metric"])
+        departments = list(s.execute(select(Department.code, Department.name).order_by(Department.code)))
+        response = render_template(
+            "web/ledger.html", result=result, filters=filters, args=filters.args(), errors=errors, raw=args,
+            places=places_for(s, g.user), stages=STAGES, categories=category_labels(s), departments=departments,
+            department_names=dict((c, n) for c, n in departments), drill_row=drill_row,
+            drill_labels=drill_labels())
+    return (response, 422) if errors else response
+
+
+def _export_filters() -> tuple[int, ledger.Filters]:
+    with page_session() as s:
+        try:
+            return g.user.id, ledger.parse_filters(s, g.user, default_args())
+        except DomainError as exc:
+            abort(exc.status)
+
+
+def _name(ext: str) -> str:
+    return f"ledger-{clock.now().astimezone(LOCAL_TZ).strftime('%Y%m%d-%H%M')}.{ext}"
+
+
+@bp.get("/reports/ledger.csv")
+@login_required
+def ledger_csv() -> Any:
+    uid, filters = _export_filters()
+    db = database()
+
+    def generate() -> Any:
+        with db.unit_of_work(write=False) as s:
+            user = s.get(User, uid)
+            names = ledger.Names(s)
+            yield from ledger.csv_chunks(ledger.iterate(s, user, filters), names)
+
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{_name("csv")}"'
+    return response
+
+
+@bp.get("/reports/ledger.xlsx")
+@login_required
+def ledger_xlsx() -> Any:
+    uid, filters = _export_filters()
+    handle, path = tempfile.mkstemp(prefix="onestop-ledger-", suffix=".xlsx")
+    os.close(handle)
+    try:
+        with database().unit_of_work(write=False) as s:
+            ledger.write_xlsx(ledger.iterate(s, s.get(User, uid), filters), ledger.Names(s), path)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+    def generate() -> Any:
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(256 * 1024):
+                    yield chunk
+        finally:
+            os.unlink(path)
+
+    size = os.path.getsize(path)
+    response = Response(generate(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{_name("xlsx")}"'
+    return response
