@@ -141,7 +141,21 @@ def with_user(write: bool = True) -> Callable[[F], F]:
 
 
 def _register() -> None:
-    from app.api import auth, calendar, cases, notifications, org, processes, tasks, testing  # noqa: F401
+    from app.api import (  # noqa: F401
+        auth,
+        calendar,
+        cases,
+        decisions,  # noqa: F401  (decision tables: read, try, lint, publish)
+        history,  # noqa: F401  (version diffs, roll back, export zips, the audit log)
+        migration,  # noqa: F401  (moving running cases between process versions)
+        monitor,  # noqa: F401  (hot spots and the process monitor)
+        notifications,
+        org,
+        processes,
+        reports,  # noqa: F401
+        tasks,
+        testing,
+    )
 
 
 _register()

@@ -68,7 +68,28 @@ def init_app(app: Any) -> None:
     from app.web.notifications import BELL
 
     app.jinja_env.globals["bell_icon"] = BELL
-    from app.web import attachments, cases, inbox, intake, notifications, tasks, track, views  # noqa: F401
+    from app.web import (  # noqa: F401  # noqa: F401  # noqa: F401  # noqa: F401
+        attachments,
+        audit,
+        cases,
+        dashboard,
+        decisions,  # noqa: F401  (decision tables: list and table editor)
+        forms_editor,
+        history,
+        hotspots,
+        inbox,
+        intake,
+        ledger,
+        migrate,  # noqa: F401  (moving running cases between process versions)
+        monitor,
+        notifications,
+        ranking,
+        reports_home,
+        studio,
+        tasks,
+        track,
+        views,
+    )
 
     app.register_blueprint(bp)
 
