@@ -74,3 +74,39 @@ def test_publishing_through_the_api_and_the_cli_is_audited(api, database, config
         assert [(e.action, e.summary, e.detail["note"], u.username if u else None) for e, u in entries] == [
             ("publish", "two_step v2", "from git", None),
             ("publish", "two_step v1, opinion.json v1, triage.json v1", "", "designer")]
+
+
+ENGINE_BUNDLES = Path(__file__).parent.parent / "engine" / "bundles" / "valid"
+
+
+def _line_of(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def test_a_bundle_with_every_kind_of_problem_lists_each_with_file_and_line(database, org):
+    """Bad XML, a missing form, an unquoted timer, an unknown role and a table without a default rule,
+    in one publish: every problem is named with its file and line, and nothing is published."""
+    bpmn = ((ENGINE_BUNDLES / "intake.bpmn").read_text()
+            .replace('<bpmn:lane id="Lane_mediator" name="mediator">', '<bpmn:lane id="Lane_mediator" name="nobody">')
+            .replace('value="intake.json"', 'value="missing.json"')
+            .replace('>"PT2S"<', ">PT2S<"))
+    dmn = (ENGINE_BUNDLES / "route_dispute.dmn").read_text()
+    dmn = dmn[:dmn.index('      <rule id="rule_default">')] + "    </decisionTable>\n  </decision>\n</definitions>\n"
+    files = {"intake.bpmn": bpmn, "intake.ui.json": (ENGINE_BUNDLES / "intake.ui.json").read_text(),
+             "route_dispute.dmn": dmn, "other.bpmn": "<a>\n<b>\n</a>"}
+    designer = org.users["designer"]
+    with database.unit_of_work() as s:
+        for name, text in files.items():
+            drafts.save_draft(s, s.merge(designer), name, text)
+    with pytest.raises(BundleInvalid) as err, database.unit_of_work() as s:
+        drafts.publish(s, s.merge(designer), list(files))
+    located = {(p.file, p.line) for p in err.value.problems}
+    assert ("other.bpmn", 3) in located  # the XML parser's line
+    for needle in ('name="nobody"', 'value="missing.json"', ">PT2S<"):
+        assert ("intake.bpmn", _line_of(bpmn, needle)) in located, (needle, err.value.problems)
+    [table] = [p for p in err.value.problems if p.file == "route_dispute.dmn"]
+    assert table.line is not None and "default" in table.message
+    with database.unit_of_work() as s:
+        assert sorted(d.filename for d in drafts.list_drafts(s)) == sorted(files)  # the drafts stay
+        assert s.scalars(select(ProcessVersion)).all() == []
+        assert list_entries(s) == []
