@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import common
+import http_api
 import long_case
 import runtime_steps
 import storage
@@ -39,10 +40,12 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
     if quick:
         return {"storage": {"cases": 100}, "steps": {"cases": 5, "steps": 10},
                 "long": {"completed": 500, "samples": 15},
-                "timers": {"timers": 1000, "lead": 3.0, "span": 10.0, "grace": 30.0}}
+                "timers": {"timers": 1000, "lead": 3.0, "span": 10.0, "grace": 30.0},
+                "http": {"samples": 50, "seconds": 5.0}}
     return {"storage": {"cases": 500}, "steps": {"cases": 20, "steps": 25},
             "long": {"completed": 500, "samples": 30},
-            "timers": {"timers": 10_000, "lead": 5.0, "span": 40.0, "grace": 30.0}}
+            "timers": {"timers": 10_000, "lead": 5.0, "span": 40.0, "grace": 30.0},
+            "http": {"samples": 200, "seconds": 20.0}}
 
 
 def run_database(kind: str, plan: dict[str, dict[str, Any]]) -> tuple[list[Result], dict[str, Any]]:
@@ -59,6 +62,7 @@ def run_database(kind: str, plan: dict[str, dict[str, Any]]) -> tuple[list[Resul
         out += runtime_steps.run(world, **plan["steps"])
         out += long_case.run(world, **plan["long"])
         out += timers.run(world, **plan["timers"])
+        out += http_api.run(world, **plan["http"])
     info["seconds"] = round(time.perf_counter() - started, 1)
     return out, info
 
