@@ -71,11 +71,20 @@ def _inbox_select(session: Session, user: User, scope: str, filters: InboxFilter
 
 
 def list_inbox(session: Session, user: User, scope: str, filters: InboxFilters | None = None, *,
-               limit: int = 200) -> list[HumanTask]:
-    """Open tasks of one inbox tab, filtered; overdue first, then by due time (no due time last)."""
-    query = _inbox_select(session, user, scope, filters or InboxFilters(), HumanTask)
-    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit)
-    return list(session.scalars(query).unique())
+               limit: int = 200, offset: int = 0) -> list[HumanTask]:
+    """Open tasks of one inbox tab, filtered; overdue first, then by due time (no due time last).
+
+    The page's ids are picked first with no eager loads, then only those rows are loaded with their
+    case, place, department and assignee: joining those for every open task before the limit (what one
+    query does) cost PostgreSQL 30 ms of planning and 30 ms of execution at a few thousand open tasks.
+    """
+    query = _inbox_select(session, user, scope, filters or InboxFilters(), HumanTask.id)
+    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit).offset(offset)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    rows = {task.id: task for task in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids))).unique()}
+    return [rows[task_id] for task_id in ids if task_id in rows]
 
 
 def count_inbox(session: Session, user: User, filters: InboxFilters | None = None) -> dict[str, int]:

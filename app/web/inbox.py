@@ -150,8 +150,8 @@ def inbox() -> Any:
         total = counts.get(scope, 0)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         page = min(_page_arg(), pages)
-        # the tasks are sorted in SQL (overdue first, then by due time); a page is the tail of the first ones
-        tasks = list_inbox(s, user, scope, filters, limit=page * PAGE_SIZE)[(page - 1) * PAGE_SIZE:]
+        # the tasks are sorted in SQL (overdue first, then by due time)
+        tasks = list_inbox(s, user, scope, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         urls = {"task": url_maker("web.task"), "case": url_maker("web.case"), "claim": url_maker("web.claim"),
                 "release": url_maker("web.release"),
                 "reassign": url_maker("web.reassign_form", next=request.full_path)}
