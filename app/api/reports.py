@@ -7,18 +7,15 @@ are for leaders and admins, and a department reads its own row (`app.reports.ran
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, jsonify, request, stream_with_context
+from flask import jsonify, request
 from sqlalchemy.orm import Session
 
 from app.api import bp, current_user, database, json_body, with_user
 from app.errors import BadRequest, Forbidden, InvalidInput
 from app.org.models import User
-from app.reports import ledger, metrics
+from app.reports import exports, ledger, metrics
 from app.reports.ranking import can_change_weights, can_read_rankings, monthly_ranking, ranking_json
 from app.reports.settings import get_weights, set_weights
 
@@ -93,59 +90,12 @@ def _export_user_id() -> int:
         return current_user(session).id
 
 
-def _filename(ext: str, filters: ledger.Filters) -> str:
-    from app import clock
-    from app.timeutil import LOCAL_TZ
-
-    stamp = clock.now().astimezone(LOCAL_TZ).strftime("%Y%m%d-%H%M")
-    return f"ledger-{stamp}.{ext}"
-
-
 @bp.get("/reports/ledger.csv")
 def get_ledger_csv() -> Any:
-    filters = _checked_filters()
-    uid = _export_user_id()
-    db = database()
-
-    def generate() -> Iterator[str]:
-        with db.unit_of_work(write=False) as session:
-            user = session.get(User, uid)
-            names = ledger.Names(session)
-            yield from ledger.csv_chunks(ledger.iterate(session, user, filters), names)
-
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{_filename("csv", filters)}"'
-    return response
-
-
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return exports.csv_response(database(), _export_user_id(), _checked_filters())
 
 
 @bp.get("/reports/ledger.xlsx")
 def get_ledger_xlsx() -> Any:
-    """The workbook is written row by row to a temporary file (flat memory), then streamed."""
-    filters = _checked_filters()
-    uid = _export_user_id()
-    handle, path = tempfile.mkstemp(prefix="onestop-ledger-", suffix=".xlsx")
-    os.close(handle)
-    try:
-        with database().unit_of_work(write=False) as session:
-            user = session.get(User, uid)
-            ledger.write_xlsx(ledger.iterate(session, user, filters), ledger.Names(session), path)
-    except BaseException:
-        os.unlink(path)
-        raise
-
-    def generate() -> Iterator[bytes]:
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(256 * 1024):
-                    yield chunk
-        finally:
-            os.unlink(path)
-
-    response = Response(generate(), mimetype=XLSX_TYPE)
-    response.headers["Content-Length"] = str(os.path.getsize(path))
-    response.headers["Content-Disposition"] = f'attachment; filename="{_filename("xlsx", filters)}"'
-    return response
+    return exports.xlsx_response(database(), _export_user_id(), _checked_filters())
 

@@ -3,19 +3,15 @@ drill-down (the cases behind one number). Rows and filters come from app.reports
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
-from flask import Response, abort, g, render_template, request, stream_with_context
+from flask import abort, g, render_template, request
 from sqlalchemy import select
 
-from app import clock
 from app.cases.queries import STAGES, places_for
 from app.errors import DomainError, Forbidden, InvalidInput
-from app.org.models import Department, User
-from app.reports import ledger, metrics
-from app.timeutil import LOCAL_TZ
+from app.org.models import Department
+from app.reports import exports, ledger, metrics
 from app.web import bp, database, login_required, page_session
 from app.web.cases import category_labels
 from app.web.ranking import drill_labels
@@ -68,50 +64,15 @@ def _export_filters() -> tuple[int, ledger.Filters]:
             abort(exc.status)
 
 
-def _name(ext: str) -> str:
-    return f"ledger-{clock.now().astimezone(LOCAL_TZ).strftime('%Y%m%d-%H%M')}.{ext}"
-
-
 @bp.get("/reports/ledger.csv")
 @login_required
 def ledger_csv() -> Any:
     uid, filters = _export_filters()
-    db = database()
-
-    def generate() -> Any:
-        with db.unit_of_work(write=False) as s:
-            user = s.get(User, uid)
-            names = ledger.Names(s)
-            yield from ledger.csv_chunks(ledger.iterate(s, user, filters), names)
-
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{_name("csv")}"'
-    return response
+    return exports.csv_response(database(), uid, filters)
 
 
 @bp.get("/reports/ledger.xlsx")
 @login_required
 def ledger_xlsx() -> Any:
     uid, filters = _export_filters()
-    handle, path = tempfile.mkstemp(prefix="onestop-ledger-", suffix=".xlsx")
-    os.close(handle)
-    try:
-        with database().unit_of_work(write=False) as s:
-            ledger.write_xlsx(ledger.iterate(s, s.get(User, uid), filters), ledger.Names(s), path)
-    except BaseException:
-        os.unlink(path)
-        raise
-
-    def generate() -> Any:
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(256 * 1024):
-                    yield chunk
-        finally:
-            os.unlink(path)
-
-    size = os.path.getsize(path)
-    response = Response(generate(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response.headers["Content-Length"] = str(size)
-    response.headers["Content-Disposition"] = f'attachment; filename="{_name("xlsx")}"'
-    return response
+    return exports.xlsx_response(database(), uid, filters)
