@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, g, render_template, url_for
+from flask import abort, g, render_template, url_for
 from flask_babel import gettext as _
 
 from app.org.models import Role
@@ -14,9 +14,9 @@ LEADERS = (Role.leader, Role.admin)
 
 
 def report_cards() -> list[dict[str, Any]]:
-    """(endpoint or candidate endpoints, title, what it answers, who) of every report."""
+    """(endpoint, title, what it answers, who) of every report."""
     return [
-        {"endpoint": ("web.ledger", "web.ledger_page"), "title": _("台账"), "roles": LEADERS,
+        {"endpoint": "web.ledger_page", "title": _("台账"), "roles": LEADERS,
          "text": _("每件事项的受理、时限、责任部门、办理结果和满意度，可筛选、导出 Excel。")},
         {"endpoint": "web.ranking", "title": _("考核排名"), "roles": LEADERS,
          "text": _("各部门、各乡镇的响应率、解决率、满意率和按期办结率，逆排名。")},
@@ -30,14 +30,10 @@ def report_cards() -> list[dict[str, Any]]:
 @bp.get("/reports")
 @login_required
 def reports() -> Any:
-    """The hub: links to the ledger, ranking, hot spots and monitor that exist and the user may open."""
+    """The hub: links to the ledger, ranking, hot spots and monitor, those the user may open."""
     with page_session() as s:  # noqa: F841  (re-reads the user in this request's transaction)
         if not g.user.has_role(Role.leader, Role.admin, Role.designer):
             abort(403)
-        cards = []
-        for card in report_cards():
-            names = card["endpoint"] if isinstance(card["endpoint"], tuple) else (card["endpoint"],)
-            endpoint = next((n for n in names if n in current_app.view_functions), None)
-            if endpoint is not None and g.user.has_role(*card["roles"]):
-                cards.append(dict(card, url=url_for(endpoint)))
+        cards = [dict(card, url=url_for(card["endpoint"])) for card in report_cards()
+                 if g.user.has_role(*card["roles"])]
         return render_template("web/reports_home.html", cards=cards)
