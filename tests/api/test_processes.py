@@ -109,3 +109,28 @@ def test_cli_deploy_reports_file_and_line(tmp_path, config, monkeypatch, capsys)
     assert main(["deploy", str(good)]) == 0
     assert "process two_step version 1" in capsys.readouterr().out
     assert main(["deploy", str(tmp_path / "missing")]) == 2
+
+
+def test_a_pin_remembered_from_a_rolled_back_transaction_is_not_used(api, database):
+    """Case starts remember which files they pinned per newest deployment; a pin whose row was rolled
+    back is worked out again, and a new deployment pins anew."""
+    from sqlalchemy import select
+
+    from app.processes.models import RuntimeSpec
+    from app.processes.service import latest_process_version, pin_runtime_spec
+
+    assert api.deploy(read("routed.bpmn", "route.dmn")).status_code == 201
+    with pytest.raises(RuntimeError), database.unit_of_work() as s:
+        pinned = pin_runtime_spec(s, latest_process_version(s, "routed"))
+        assert pinned.id is not None
+        raise RuntimeError("rolled back")
+    with database.unit_of_work() as s:
+        assert s.scalars(select(RuntimeSpec)).all() == []
+        first = pin_runtime_spec(s, latest_process_version(s, "routed"))
+    with database.unit_of_work() as s:
+        again = pin_runtime_spec(s, latest_process_version(s, "routed"))
+        assert again.id == first.id and s.get(RuntimeSpec, first.id) is not None
+    newer = read("route.dmn")["route.dmn"].replace('"hrss"', '"housing"')
+    assert api.deploy({"route.dmn": newer}).status_code == 201
+    with database.unit_of_work() as s:
+        assert pin_runtime_spec(s, latest_process_version(s, "routed")).id != first.id
