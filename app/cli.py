@@ -1,4 +1,4 @@
-"""The `onestop` command: serve, scheduler, db upgrade, deploy, seed-demo, users create."""
+"""The `onestop` command: serve, scheduler, db upgrade, deploy, seed-demo, users create, apikeys."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import PROJECT_ROOT, Config
+
+if TYPE_CHECKING:
+    from app.errors import DomainError
 
 
 def _config() -> Config:
@@ -93,6 +97,13 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_error(exc: DomainError) -> None:
+    """A refused command's message, then each field's, indented (stderr)."""
+    print(exc.message, file=sys.stderr)
+    for name, message in exc.fields.items():
+        print(f"  {name}: {message}", file=sys.stderr)
+
+
 def cmd_users_create(args: argparse.Namespace) -> int:
     """Create a user."""
     from app.db import Database
@@ -114,9 +125,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
                                department=dept, display_name=args.display_name or "")
             print(f"user {user.username} created with roles {', '.join(user.roles)}")
     except DomainError as exc:
-        print(exc.message, file=sys.stderr)
-        for name, message in exc.fields.items():
-            print(f"  {name}: {message}", file=sys.stderr)
+        _print_error(exc)
         return 1
     finally:
         db.dispose()
@@ -150,9 +159,7 @@ def cmd_apikeys(args: argparse.Namespace) -> int:
                 service.revoke_key(session, args.prefix)
                 print(f"API key {args.prefix} revoked")
     except DomainError as exc:
-        print(exc.message, file=sys.stderr)
-        for name, message in exc.fields.items():
-            print(f"  {name}: {message}", file=sys.stderr)
+        _print_error(exc)
         return 1
     finally:
         db.dispose()

@@ -16,31 +16,27 @@ database:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import itertools
 import random
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from app import clock  # noqa: E402
 from app.cases.models import MediationCase  # noqa: E402
-from app.db import Base, Database  # noqa: E402
 from app.org.models import Department, OrgUnit, User  # noqa: E402
 from app.processes.service import deploy_bundle, latest_process_version, pin_runtime_spec, read_bundle_dir  # noqa: E402,E501
 from app.reports import ledger, metrics  # noqa: E402
 from app.tasks.models import HumanTask  # noqa: E402
-from bench.common import PG_ADMIN_URL, fresh_database, pg_available, quiet_logging  # noqa: E402
+from bench.common import fresh_database, pg_available, quiet_logging  # noqa: E402
 
 CATEGORIES = (("labour", 22), ("neighbour", 20), ("family", 12), ("land", 10), ("property", 9), ("consumer", 8),
               ("traffic", 6), ("medical", 4), ("demolition", 3), ("environment", 3), ("other", 3))
@@ -198,34 +194,10 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-@contextlib.contextmanager
-def database(kind: str) -> Iterator[Database]:
-    """A fresh database with every table: SQLite in a temp dir, or onestop_bench_reports_<random> (dropped)."""
-    if kind == "sqlite":
-        with fresh_database("sqlite") as db:
-            yield db
-        return
-    import app.models  # noqa: F401
-
-    name = f"onestop_bench_reports_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        Base.metadata.create_all(db.engine)
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure(kind: str, n: int) -> dict[str, str]:
     rng = random.Random(7)
     results: dict[str, str] = {}
-    with database(kind) as db:
+    with fresh_database(kind) as db:
         clock.reset()
         clock._offset = NOW - datetime.now(UTC)
         seconds = seed(db, n, rng)
