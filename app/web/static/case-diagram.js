@@ -25,39 +25,17 @@
   }
 
   function start() {
-    var box = document.getElementById("case-diagram");
-    if (!box) return;
-    var canvasBox = box.querySelector(".diagram");
-    var status = box.querySelector(".diagram-status");
-    function fail() {
-      if (status) status.textContent = box.getAttribute("data-error") || "";
-    }
-    if (!window.BpmnJS || !window.fetch) return fail();
-    var viewer = new window.BpmnJS({ container: canvasBox });
-    var options = { credentials: "same-origin", headers: { Accept: "application/xml, application/json" } };
-    Promise.all([
-      fetch(box.getAttribute("data-xml"), options).then(function (r) {
-        if (!r.ok) throw new Error("diagram " + r.status);
-        return r.text();
-      }),
-      fetch(box.getAttribute("data-state"), options).then(function (r) {
-        if (!r.ok) throw new Error("state " + r.status);
-        return r.json();
-      })
-    ]).then(function (loaded) {
-      return viewer.importXML(loaded[0]).then(function () {
-        var canvas = viewer.get("canvas");
-        var registry = viewer.get("elementRegistry");
-        GROUPS.forEach(function (group) {
-          (loaded[1][group] || []).forEach(function (id) {
-            if (registry.get(id)) canvas.addMarker(id, "d-" + group);
-          });
+    window.onestopDiagram("case-diagram", "state", function (viewer, state) {
+      var canvas = viewer.get("canvas");
+      var registry = viewer.get("elementRegistry");
+      GROUPS.forEach(function (group) {
+        (state[group] || []).forEach(function (id) {
+          if (registry.get(id)) canvas.addMarker(id, "d-" + group);
         });
-        canvas.zoom("fit-viewport", "auto");
-        focus(canvas, registry, loaded[1]);
-        box.setAttribute("data-ready", "true");
       });
-    }).catch(fail);
+      canvas.zoom("fit-viewport", "auto");
+      focus(canvas, registry, state);
+    });
   }
 
   if (document.readyState === "loading") {

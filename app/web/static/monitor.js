@@ -78,52 +78,30 @@
   }
 
   function start() {
-    var box = document.getElementById("monitor-diagram");
-    if (!box) return;
-    var canvasBox = box.querySelector(".diagram");
-    var status = box.querySelector(".diagram-status");
-    function fail() {
-      if (status) status.textContent = box.getAttribute("data-error") || "";
-    }
-    if (!window.BpmnJS || !window.fetch) return fail();
-    var viewer = new window.BpmnJS({ container: canvasBox });
-    var options = { credentials: "same-origin", headers: { Accept: "application/xml, application/json" } };
-    Promise.all([
-      fetch(box.getAttribute("data-xml"), options).then(function (r) {
-        if (!r.ok) throw new Error("diagram " + r.status);
-        return r.text();
-      }),
-      fetch(box.getAttribute("data-stats"), options).then(function (r) {
-        if (!r.ok) throw new Error("stats " + r.status);
-        return r.json();
-      })
-    ]).then(function (loaded) {
-      return viewer.importXML(loaded[0]).then(function () {
-        var canvas = viewer.get("canvas");
-        var registry = viewer.get("elementRegistry");
-        var overlays = viewer.get("overlays");
-        var steps = loaded[1].steps || {};
-        Object.keys(steps).forEach(function (id) {
-          var step = steps[id];
-          var shape = registry.get(id);
-          if (!shape || shape.waypoints) return;
-          if (step.cases || step.done || step.incidents) canvas.addMarker(id, "m-step");
-          if (step.overdue) canvas.addMarker(id, "m-late");
-          if (step.incidents) canvas.addMarker(id, "m-failed");
-          if (step.cases || step.overdue || step.incidents) {
-            overlays.add(id, "monitor", { position: { top: -14, right: 18 }, html: badge(box, id, step) });
-          }
-          var time = timing(box, step);
-          if (time) overlays.add(id, "monitor", { position: { bottom: 4, left: 0 }, html: time });
-        });
-        viewer.get("eventBus").on("element.click", function (event) {
-          var step = steps[event.element.id];
-          if (step && (step.cases || step.done)) showStep(step.url);
-        });
-        readable(canvas);
-        box.setAttribute("data-ready", "true");
+    window.onestopDiagram("monitor-diagram", "stats", function (viewer, stats, box) {
+      var canvas = viewer.get("canvas");
+      var registry = viewer.get("elementRegistry");
+      var overlays = viewer.get("overlays");
+      var steps = stats.steps || {};
+      Object.keys(steps).forEach(function (id) {
+        var step = steps[id];
+        var shape = registry.get(id);
+        if (!shape || shape.waypoints) return;
+        if (step.cases || step.done || step.incidents) canvas.addMarker(id, "m-step");
+        if (step.overdue) canvas.addMarker(id, "m-late");
+        if (step.incidents) canvas.addMarker(id, "m-failed");
+        if (step.cases || step.overdue || step.incidents) {
+          overlays.add(id, "monitor", { position: { top: -14, right: 18 }, html: badge(box, id, step) });
+        }
+        var time = timing(box, step);
+        if (time) overlays.add(id, "monitor", { position: { bottom: 4, left: 0 }, html: time });
       });
-    }).catch(fail);
+      viewer.get("eventBus").on("element.click", function (event) {
+        var step = steps[event.element.id];
+        if (step && (step.cases || step.done)) showStep(step.url);
+      });
+      readable(canvas);
+    });
   }
 
   if (document.readyState === "loading") {
