@@ -1,22 +1,22 @@
 """The ledger's downloads as HTTP responses, shared by the API and the ledger page.
 
-CSV streams while the cases are read; the XLSX workbook is written row by row to a temporary file
-(openpyxl's write-only mode keeps memory flat) and then streamed and deleted. Both read the cases in a
-session of their own, because a streamed body outlives the request's session.
+Both stream while the cases are read: CSV as text, XLSX as a ZIP written row by row
+(app.reports.xlsx), so memory stays flat and the first bytes leave at once. Both read the cases in
+a session of their own, because a streamed body outlives the request's session.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 
 from flask import Response, stream_with_context
+from sqlalchemy import func, select
 
 from app import clock
 from app.db import Database
+from app.errors import InvalidInput
 from app.org.models import User
-from app.reports import ledger
+from app.reports import ledger, xlsx
 from app.timeutil import LOCAL_TZ
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -27,37 +27,35 @@ def filename(ext: str) -> str:
     return f"ledger-{clock.now().astimezone(LOCAL_TZ).strftime('%Y%m%d-%H%M')}.{ext}"
 
 
+def _download(body: Iterator[str] | Iterator[bytes], mimetype: str, ext: str) -> Response:
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename(ext)}"'
+    return response
+
+
 def csv_response(db: Database, user_id: int, filters: ledger.Filters) -> Response:
     def generate() -> Iterator[str]:
         with db.unit_of_work(write=False) as session:
             user = session.get(User, user_id)
             yield from ledger.csv_chunks(ledger.iterate(session, user, filters), ledger.Names(session))
 
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename("csv")}"'
-    return response
+    return _download(generate(), "text/csv", "csv")
 
 
 def xlsx_response(db: Database, user_id: int, filters: ledger.Filters) -> Response:
-    handle, path = tempfile.mkstemp(prefix="onestop-ledger-", suffix=".xlsx")
-    os.close(handle)
-    try:
-        with db.unit_of_work(write=False) as session:
-            user = session.get(User, user_id)
-            ledger.write_xlsx(ledger.iterate(session, user, filters), ledger.Names(session), path)
-    except BaseException:
-        os.unlink(path)
-        raise
+    """The XLSX download; InvalidInput (before anything is sent) when the ledger has more rows than
+    a sheet holds."""
+    with db.unit_of_work(write=False) as session:
+        user = session.get(User, user_id)
+        count = session.scalar(select(func.count()).select_from(ledger.query(session, user, filters).subquery()))
+    if (count or 0) > xlsx.MAX_ROWS - 1:
+        limit = f"{xlsx.MAX_ROWS - 1:,}"
+        raise InvalidInput(f"{count:,} cases: a spreadsheet holds at most {limit} rows",
+                           fields={"from": f"choose a shorter period (at most {limit} cases), or download CSV"})
 
     def generate() -> Iterator[bytes]:
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(256 * 1024):
-                    yield chunk
-        finally:
-            os.unlink(path)
+        with db.unit_of_work(write=False) as session:
+            user = session.get(User, user_id)
+            yield from ledger.xlsx_chunks(ledger.iterate(session, user, filters), ledger.Names(session))
 
-    response = Response(generate(), mimetype=XLSX_TYPE)
-    response.headers["Content-Length"] = str(os.path.getsize(path))
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename("xlsx")}"'
-    return response
+    return _download(generate(), XLSX_TYPE, "xlsx")

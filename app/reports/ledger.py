@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.cases.models import CaseStatus, MediationCase
 from app.cases.queries import STAGES, catalogue, overdue_clause, scoped
+from app.db import id_in
 from app.errors import InvalidInput
 from app.org.models import Department, OrgUnit, User
 from app.org.service import sees_area
-from app.reports import metrics
+from app.reports import metrics, xlsx
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import LOCAL_TZ, local_iso
 
@@ -163,9 +164,11 @@ def sees_everything(user: User) -> bool:
     return user.is_admin or (sees_area(user) and user.org_unit.parent_id is None)
 
 
-def query(session: Session, user: User, filters: Filters) -> Select[Any]:
-    """SQL of the ledger: the case rows the user may see that pass the filters (no order)."""
-    stmt = select(MediationCase.id)
+def query(session: Session, user: User, filters: Filters, columns: tuple[Any, ...] = (MediationCase.id,)
+          ) -> Select[Any]:
+    """SQL of the ledger: the case rows the user may see that pass the filters (no order); the
+    case's id, or the given columns."""
+    stmt = select(*columns)
     if not sees_everything(user):
         stmt = scoped(stmt.join(OrgUnit, OrgUnit.id == MediationCase.org_unit_id), user)
     if filters.case_ids is not None:
@@ -260,6 +263,13 @@ class Names:
         self.departments = {code: name for _, code, name in rows}
         self.department_ids = {i: name for i, _, name in rows}
         self._categories: dict[str, str] | None = None
+        #: every user's display name, when read once for a whole export (else None: looked up per page)
+        self.users: dict[int, str] | None = None
+
+    def with_users(self) -> Names:
+        """Read every user's name now: an export then needs no look-up per batch."""
+        self.users = {i: n for i, n in self._session.execute(select(User.id, User.display_name))}
+        return self
 
     @property
     def categories(self) -> dict[str, str]:
@@ -268,6 +278,7 @@ class Names:
         return self._categories
 
 
+NEWEST_FIRST = (MediationCase.created_at.desc(), MediationCase.id.desc())
 CASE_COLUMNS = (MediationCase.id, MediationCase.case_no, MediationCase.title, MediationCase.created_at,
                 MediationCase.closed_at, MediationCase.org_unit_id, MediationCase.category, MediationCase.channel,
                 MediationCase.urgency, MediationCase.lead_department, MediationCase.departments, MediationCase.stage,
@@ -275,81 +286,91 @@ CASE_COLUMNS = (MediationCase.id, MediationCase.case_no, MediationCase.title, Me
                 MediationCase.deadline_reply, MediationCase.deadline_callback)
 
 
-def _rows(session: Session, ids: list[int], names: Names) -> list[LedgerRow]:
-    """Ledger rows of these cases, in the order of `ids` (one query for cases, two for tasks)."""
-    if not ids:
+def _rows(session: Session, cases: list[Any], names: Names) -> list[LedgerRow]:
+    """Ledger rows of these cases (rows of CASE_COLUMNS), in their order: one query for their tasks
+    and, unless the names hold every user, one for the people on them. Each case's tasks are read
+    in one pass (an export builds tens of thousands of rows a second this way)."""
+    if not cases:
         return []
-    cases = {r.id: r for r in session.execute(select(*CASE_COLUMNS).where(MediationCase.id.in_(ids)))}
-    tasks: dict[int, list[Any]] = {i: [] for i in ids}
-    last_callback: dict[int, tuple[Any, int, dict[str, Any]]] = {}
+    tasks: dict[int, list[Any]] = {c.id: [] for c in cases}
     callback_data = case((HumanTask.form == metrics.CALLBACK_FORM, HumanTask.data), else_=None)
     for t in session.execute(select(HumanTask.case_id, HumanTask.due_at, HumanTask.completed_at, HumanTask.status,
                                     HumanTask.assignee_id, HumanTask.completed_by_id, HumanTask.department_id,
                                     HumanTask.role, HumanTask.id, HumanTask.form, callback_data.label("callback"))
-                             .where(HumanTask.case_id.in_(ids))):
+                             .where(id_in(session, HumanTask.case_id, list(tasks)))):
         tasks[t.case_id].append(t)
-        if t.form == metrics.CALLBACK_FORM and t.status == TaskStatus.completed:
-            key = (t.completed_at, t.id)
-            if t.case_id not in last_callback or key > last_callback[t.case_id][:2]:
-                last_callback[t.case_id] = (t.completed_at, t.id, t.callback if isinstance(t.callback, dict) else {})
-    user_ids = {u for ts in tasks.values() for t in ts for u in (t.assignee_id, t.completed_by_id) if u}
-    users = {i: n for i, n in session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))} \
-        if user_ids else {}
+    users = names.users
+    if users is None:
+        user_ids = {u for ts in tasks.values() for t in ts for u in (t.assignee_id, t.completed_by_id) if u}
+        users = {i: n for i, n in session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids)))} \
+            if user_ids else {}
     dept_names = names.department_ids
     now = clock.now()
     rows = []
-    for cid in ids:
-        c = cases.get(cid)
-        if c is None:
-            continue
-        case_tasks = tasks[cid]
-        open_tasks = sorted((t for t in case_tasks if t.status == TaskStatus.open),
-                            key=lambda t: (t.due_at is None, t.due_at or now, t.id))
-        found = last_callback.get(cid)
-        callback = found[2] if found is not None else None
+    for c in cases:
+        open_tasks: list[Any] = []
+        last_done = last_callback = None
+        worst = 0.0
+        for t in tasks[c.id]:
+            status = t.status
+            if status == TaskStatus.cancelled:
+                continue
+            if status == TaskStatus.open:
+                open_tasks.append(t)
+                end = now
+            else:
+                end = t.completed_at
+                if t.completed_by_id and (last_done is None or (end, t.id) > (last_done.completed_at, last_done.id)):
+                    last_done = t
+                if t.form == metrics.CALLBACK_FORM and (
+                        last_callback is None or (end, t.id) > (last_callback.completed_at, last_callback.id)):
+                    last_callback = t
+            if t.due_at is not None and end is not None:
+                worst = max(worst, (end - t.due_at).total_seconds())
+        if len(open_tasks) > 1:
+            open_tasks.sort(key=lambda t: (t.due_at is None, t.due_at or now, t.id))
+        callback = None
+        if last_callback is not None:
+            callback = last_callback.callback if isinstance(last_callback.callback, dict) else {}
         closed = c.status == CaseStatus.closed
-        result = None
-        if callback is not None and (closed or c.stage == "callback"):
-            result = "solved" if callback.get("solved") is True else "unsolved"
+        result = satisfaction = None
+        if callback is not None:
+            if closed or c.stage == "callback":
+                result = "solved" if callback.get("solved") is True else "unsolved"
+            satisfaction = "satisfied" if callback.get("satisfied") is True else "unsatisfied"
         elif closed:
             result = "settled"
-        satisfaction = None
-        if callback is not None:
-            satisfaction = "satisfied" if callback.get("satisfied") is True else "unsatisfied"
+        if open_tasks:
+            responsible = _holders(open_tasks, users, dept_names)
+        else:
+            responsible = users.get(last_done.completed_by_id, "") if last_done is not None else ""
         rows.append(LedgerRow(
-            id=cid, case_no=c.case_no, title=c.title, created_at=c.created_at, closed_at=c.closed_at,
+            id=c.id, case_no=c.case_no, title=c.title, created_at=c.created_at, closed_at=c.closed_at,
             township=names.township.get(c.org_unit_id, ""), place=names.place.get(c.org_unit_id, ""),
             category=c.category, channel=c.channel, urgency=c.urgency, lead_department=c.lead_department,
             departments=[str(d) for d in (c.departments or [])], stage=c.stage, status=str(c.status),
-            responsible=_responsible(open_tasks, case_tasks, users, dept_names),
+            responsible=responsible,
             deadlines={"accept": c.deadline_accept, "convene": c.deadline_convene, "reply": c.deadline_reply,
                        "callback": c.deadline_callback},
             overdue=not closed and any(t.due_at is not None and t.due_at < now for t in open_tasks),
-            overdue_days=metrics.overdue_days(case_tasks, now), result=result, satisfaction=satisfaction))
+            overdue_days=metrics.days_begun(worst), result=result, satisfaction=satisfaction))
     return rows
 
 
-def _responsible(open_tasks: list[Any], all_tasks: list[Any], users: Mapping[int, str],
-                 dept_names: Mapping[int, str]) -> str:
-    """Who has the case now: the people (or departments, or roles) of its open tasks; for a finished
-    case, who completed its last task."""
-    if open_tasks:
-        found: list[str] = []
-        for t in open_tasks:
-            if t.assignee_id and users.get(t.assignee_id):
-                who = users[t.assignee_id]
-            elif t.department_id:
-                who = dept_names.get(t.department_id, "")
-            else:
-                who = ROLE_ZH.get(t.role, t.role)
-            if who and who not in found:
-                found.append(who)
-        return "、".join(found)
-    done = [t for t in all_tasks if t.completed_by_id and t.status == TaskStatus.completed]
-    if not done:
-        return ""
-    last = max(done, key=lambda t: (t.completed_at, t.id))
-    return users.get(last.completed_by_id, "")
+def _holders(open_tasks: list[Any], users: Mapping[int, str], dept_names: Mapping[int, str]) -> str:
+    """Who has the case now: the people (or departments, or roles) of its open tasks, soonest due
+    first. (A finished case's responsible is who completed its last task.)"""
+    found: list[str] = []
+    for t in open_tasks:
+        if t.assignee_id and users.get(t.assignee_id):
+            who = users[t.assignee_id]
+        elif t.department_id:
+            who = dept_names.get(t.department_id, "")
+        else:
+            who = ROLE_ZH.get(t.role, t.role)
+        if who and who not in found:
+            found.append(who)
+    return "、".join(found)
 
 
 @dataclass
@@ -363,29 +384,33 @@ class Page:
 
 def page(session: Session, user: User, filters: Filters, number: int = 1, size: int = PAGE_SIZE) -> Page:
     """One page of the ledger, newest first."""
-    stmt = query(session, user, filters)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = session.scalar(select(func.count()).select_from(query(session, user, filters).subquery())) or 0
     pages = max(1, math.ceil(total / size))
     number = min(max(1, number), pages)
-    ids = list(session.scalars(stmt.order_by(MediationCase.created_at.desc(), MediationCase.id.desc())
-                               .offset((number - 1) * size).limit(size)))
-    return Page(_rows(session, ids, Names(session)), total, number, pages, size)
+    cases = list(session.execute(query(session, user, filters, CASE_COLUMNS).order_by(*NEWEST_FIRST)
+                                 .offset((number - 1) * size).limit(size)))
+    return Page(_rows(session, cases, Names(session)), total, number, pages, size)
 
 
-def iterate(session: Session, user: User, filters: Filters, batch: int = BATCH) -> Iterator[LedgerRow]:
-    """Every row of the ledger, newest first: one streamed query for the ids (a server-side cursor on
-    PostgreSQL), the rows built a batch at a time, so memory stays flat however long the ledger is."""
-    names = Names(session)
-    stmt = query(session, user, filters).order_by(MediationCase.created_at.desc(), MediationCase.id.desc())
+def iterate(session: Session, user: User, filters: Filters, names: Names | None = None,
+            batch: int = BATCH) -> Iterator[LedgerRow]:
+    """Every row of the ledger, newest first: one streamed query for the cases (a server-side cursor
+    on PostgreSQL), their tasks read a batch at a time, so memory stays flat however long it is."""
+    names = names if names is not None else Names(session)
+    if names.users is None:
+        names.with_users()
+    stmt = query(session, user, filters, CASE_COLUMNS).order_by(*NEWEST_FIRST)
     result = session.execute(stmt, execution_options={"yield_per": batch})
     for part in result.partitions(batch):
-        yield from _rows(session, [r[0] for r in part], names)
+        yield from _rows(session, list(part), names)
 
 
 # --- exports ------------------------------------------------------------------------------------
 
 def _text_time(moment: datetime | None) -> str:
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+    """2026-10-01 09:30, local time (isoformat: twice as fast as strftime, and an export calls it
+    seven times a row)."""
+    return moment.astimezone(LOCAL_TZ).isoformat(" ", "minutes")[:16] if moment else ""
 
 
 def values(row: LedgerRow, names: Names) -> list[Any]:
@@ -419,32 +444,8 @@ def csv_chunks(rows: Iterator[LedgerRow], names: Names, every: int = 500) -> Ite
     yield buffer.getvalue()
 
 
-def write_xlsx(rows: Iterator[LedgerRow], names: Names, target: Any, title: str = "台账") -> int:
-    """Write the rows to an XLSX file (openpyxl's write-only mode: memory stays flat); returns the count.
-
-    Chinese headers in bold, the header row frozen, widths fitted to each column, an autofilter.
-    """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title)
-    for index, (_, _, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width + 2
-    sheet.freeze_panes = "B2"
-    bold, fill = Font(bold=True), PatternFill("solid", fgColor="E8EEF7")
-    header = []
-    for _, text, _ in COLUMNS:
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font, cell.fill, cell.alignment = bold, fill, Alignment(horizontal="center")
-        header.append(cell)
-    sheet.append(header)
-    count = 0
-    for row in rows:
-        sheet.append(values(row, names))
-        count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
-    workbook.save(target)
-    return count
+def xlsx_chunks(rows: Iterator[LedgerRow], names: Names, title: str = "台账") -> Iterator[bytes]:
+    """The XLSX file, yielded while the rows are read: Chinese headers in bold, the header row and
+    the case number frozen, widths fitted to each column, an autofilter (app.reports.xlsx)."""
+    return xlsx.stream([header for _, header, _ in COLUMNS], [width + 2 for _, _, width in COLUMNS],
+                       (values(row, names) for row in rows), title=title, freeze="B2")

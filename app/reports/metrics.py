@@ -591,14 +591,8 @@ def drill(session: Session, period: Period, by: str, code: str, metric: str, *,
     return row, list(dict.fromkeys(row.items[metric]))
 
 
-def overdue_days(tasks: Iterable[Any], now: datetime) -> int:
-    """How late the case's latest-finishing task was or is, in days begun (0 if always on time):
-    for each task the time past its due at its completion (or now, while open)."""
-    worst = 0.0
-    for task in tasks:
-        due = task.due_at
-        if due is None or task.status == TaskStatus.cancelled:
-            continue
-        end = task.completed_at if task.completed_at is not None else now
-        worst = max(worst, (end - due).total_seconds())
-    return math.ceil(worst / 86400) if worst > 0 else 0
+def days_begun(seconds: float) -> int:
+    """Seconds late as days begun: 1 s late is one day overdue. The ledger's overdue days (超期天数)
+    are this of the case's worst task: the time past its due at its completion (or now, while open),
+    cancelled tasks left out."""
+    return math.ceil(seconds / 86400) if seconds > 0 else 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, render_template, request
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.cases.queries import STAGES, places_for
@@ -75,4 +76,8 @@ def ledger_csv() -> Any:
 @login_required
 def ledger_xlsx() -> Any:
     uid, filters = _export_filters()
-    return exports.xlsx_response(database(), uid, filters)
+    try:
+        return exports.xlsx_response(database(), uid, filters)
+    except InvalidInput:
+        flash(_("表格最多容纳 1,048,575 行，本次筛选的事项更多：请缩短期间，或下载 CSV。"))
+        return redirect(url_for("web.ledger_page", **filters.args()))

@@ -145,3 +145,13 @@ def test_csv_streams_the_same_rows(api, month):
     bad = api.get("/reports/ledger.csv?from=yesterday", "leader")
     assert bad.status_code == 422 and bad.get_json()["fields"] == {"from": "use YYYY-MM-DD"}
     assert api.get("/reports/ledger.xlsx").status_code == 401
+
+
+def test_an_xlsx_larger_than_a_sheet_is_refused_before_anything_is_sent(api, month, monkeypatch):
+    from app.reports import xlsx
+
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 5)  # a header and 4 rows; October has 7 cases
+    r = api.get("/reports/ledger.xlsx?month=2026-10", "leader")
+    assert r.status_code == 422
+    assert "download CSV" in r.get_json()["fields"]["from"]
+    assert api.get("/reports/ledger.xlsx?month=2026-10&category=labour", "leader").status_code == 200
