@@ -29,6 +29,9 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
         clock_module.set_offset(clock)
 
     db = Database(cfg.database_url)
+    from app.reports import metrics
+
+    metrics.LIVE_MAX_AGE = cfg.report_max_age
     app.extensions["onestop.db"] = db
 
     from app.api import bp as api_bp

@@ -40,6 +40,9 @@ class Config:
     case_prefix: str = "QX"
     #: the SMS channel: "log" (write to the log) or "package.module:Class" of a real gateway
     sms_channel: str = "log"
+    #: seconds the current month's report numbers are kept once computed (0: computed on every view;
+    #: a database of a million cases wants 60 or so, see docs/reports.md)
+    report_max_age: float = 0.0
 
     ENV_NAMES = {
         "database_url": "ONESTOP_DATABASE_URL",
@@ -55,6 +58,7 @@ class Config:
         "timezone": "ONESTOP_TIMEZONE",
         "case_prefix": "ONESTOP_CASE_PREFIX",
         "sms_channel": "ONESTOP_SMS_CHANNEL",
+        "report_max_age": "ONESTOP_REPORT_MAX_AGE",
     }
 
     @classmethod
@@ -72,7 +76,7 @@ class Config:
                 values[f.name] = _bool(raw)
             elif f.name in {"token_max_age", "max_content_length"}:
                 values[f.name] = int(raw)
-            elif f.name == "scheduler_poll_seconds":
+            elif f.name in {"scheduler_poll_seconds", "report_max_age"}:
                 values[f.name] = float(raw)
             elif f.name in {"processes_dir", "forms_dir"}:
                 values[f.name] = Path(raw)

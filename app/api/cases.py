@@ -12,11 +12,12 @@ from app import clock
 from app.api import bp, json_body, require_roles, with_user
 from app.api.serialize import case_detail, case_summary
 from app.cases.models import MediationCase
+from app.cases.queries import overdue_clause, text_match, with_department
 from app.cases.service import can_see_case, create_case, get_case, parse_intake, retry_case
 from app.errors import BadRequest, InvalidInput, NotFound
 from app.org.models import Department, OrgUnit, Role, User
 from app.org.service import sees_area
-from app.tasks.models import HumanTask, TaskStatus
+from app.tasks.models import HumanTask
 
 PAGE_SIZE = 50
 
@@ -106,18 +107,13 @@ def list_cases(session: Session, user: User) -> Any:
         dept = session.scalar(select(Department).where(Department.code == args["department"]))
         if dept is None:
             raise BadRequest("unknown department", fields={"department": "no such department"})
-        query = query.where(or_(MediationCase.lead_department == dept.code,
-                                exists().where(HumanTask.case_id == MediationCase.id,
-                                               HumanTask.department_id == dept.id)))
+        query = query.where(with_department(dept))
     overdue = _flag("overdue")
     if overdue is not None:
-        late = exists().where(HumanTask.case_id == MediationCase.id, HumanTask.status == TaskStatus.open,
-                              HumanTask.due_at < clock.now())
-        query = query.where(MediationCase.status == "open", late) if overdue else query.where(~late)
+        late = overdue_clause(clock.now())
+        query = query.where(late) if overdue else query.where(~late)
     if args.get("q"):
-        needle = f"%{args['q'].strip()}%"
-        query = query.where(or_(MediationCase.case_no.ilike(needle), MediationCase.title.ilike(needle),
-                                MediationCase.citizen_name.ilike(needle)))
+        query = query.where(text_match(args["q"]))
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(query.order_by(MediationCase.created_at.desc(), MediationCase.id.desc())
                            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).unique()

@@ -22,13 +22,16 @@ class MediationCase(Base):
     __table_args__ = (
         Index("ix_mediation_case_status_stage", "status", "stage"),
         Index("ix_mediation_case_org_created", "org_unit_id", "created_at"),
+        # the ledger's filters within a period (counted from the index alone)
+        Index("ix_mediation_case_category_created", "category", "created_at"),
+        Index("ix_mediation_case_status_created", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    category: Mapped[str | None] = mapped_column(String(64))
     urgency: Mapped[str] = mapped_column(String(16), default="normal")
     channel: Mapped[str] = mapped_column(String(16))
     citizen_name: Mapped[str] = mapped_column(String(100))

@@ -150,6 +150,27 @@ def overdue_clause(now: datetime) -> Any:
     return and_(MediationCase.status == CaseStatus.open, late_task)
 
 
+def text_match(q: str, *columns: Any) -> Any:
+    """SQL: one of the columns (by default the case's number, title and citizen name) contains `q`,
+    taken literally (% and _ are no wildcards here). Latin letters match in either case; a needle
+    without any (Chinese, digits) is matched with LIKE, which PostgreSQL runs several times faster
+    than ILIKE on Chinese text."""
+    columns = columns or (MediationCase.case_no, MediationCase.title, MediationCase.citizen_name)
+    text = q.strip()
+    needle = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if text.lower() != text.upper():
+        return or_(*(c.ilike(needle, escape="\\") for c in columns))
+    return or_(*(c.like(needle, escape="\\") for c in columns))
+
+
+def with_department(department: Department) -> Any:
+    """SQL: the case is led by the department or was ever dispatched to it. The dispatched cases are
+    read from the department's task index as one set (tested per case, PostgreSQL probed the
+    tasks of every case in the period)."""
+    return or_(MediationCase.lead_department == department.code,
+               MediationCase.id.in_(select(HumanTask.case_id).where(HumanTask.department_id == department.id)))
+
+
 def overdue_ids(session: Session, cases: list[MediationCase]) -> set[int]:
     """The ids of those cases that are overdue (one query for a page of cases)."""
     ids = [c.id for c in cases]
@@ -172,9 +193,7 @@ def list_cases(session: Session, user: User, filters: CaseFilters) -> CasePage:
     if filters.overdue:
         query = query.where(overdue_clause(clock.now()))
     if filters.q:
-        needle = f"%{filters.q.strip()}%"
-        query = query.where(or_(MediationCase.case_no.ilike(needle), MediationCase.title.ilike(needle),
-                                MediationCase.citizen_name.ilike(needle)))
+        query = query.where(text_match(filters.q))
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, filters.page), pages)

@@ -7,7 +7,7 @@ the area's row of the monthly assessment (`metrics.area_row`), so they match the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -94,8 +94,9 @@ def dashboard(session: Session, user: User) -> Dashboard:
                                 .where(MediationCase.status == "open")) or 0
     period = metrics.parse_month(None)
     before = metrics.previous(period)
-    this_month = metrics.area_row(metrics.load_facts(session, period, area))
-    last_month = metrics.area_row(metrics.load_facts(session, before, area))
+    this_month, as_of = metrics.month_area_row(session, period, area)
+    last_month, _ = metrics.month_area_row(session, before, area)
+    period = replace(period, as_of=as_of)
     return Dashboard(today_received=received, due_today=due_today, overdue_cases=overdue_cases,
                      overdue_tasks=overdue_tasks, open_cases=open_cases, waiting=waiting_tasks(session, user),
                      this_month=this_month, last_month=last_month, period=period, previous=before)

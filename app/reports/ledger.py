@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, exists, false, func, or_, select
+from sqlalchemy import Select, case, false, func, select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import CaseStatus, MediationCase
-from app.cases.queries import STAGES, catalogue, overdue_clause, scoped
+from app.cases.queries import STAGES, catalogue, overdue_clause, scoped, text_match, with_department
 from app.db import id_in
 from app.errors import InvalidInput
 from app.org.models import Department, OrgUnit, User
@@ -184,10 +184,8 @@ def query(session: Session, user: User, filters: Filters, columns: tuple[Any, ..
     if filters.category:
         stmt = stmt.where(MediationCase.category == filters.category)
     if filters.department:
-        dept_id = session.scalar(select(Department.id).where(Department.code == filters.department))
-        stmt = stmt.where(or_(MediationCase.lead_department == filters.department,
-                              exists().where(HumanTask.department_id == dept_id,
-                                             HumanTask.case_id == MediationCase.id)))
+        department = session.scalar(select(Department).where(Department.code == filters.department))
+        stmt = stmt.where(with_department(department) if department is not None else false())
     if filters.stage:
         stages = ("intake", "accept") if filters.stage in ("intake", "accept") else (filters.stage,)
         stmt = stmt.where(MediationCase.stage.in_(stages))
@@ -198,9 +196,7 @@ def query(session: Session, user: User, filters: Filters, columns: tuple[Any, ..
     elif filters.overdue is False:
         stmt = stmt.where(~overdue_clause(clock.now()))
     if filters.q:
-        needle = f"%{filters.q}%"
-        stmt = stmt.where(or_(MediationCase.case_no.ilike(needle), MediationCase.title.ilike(needle),
-                              MediationCase.citizen_name.ilike(needle)))
+        stmt = stmt.where(text_match(filters.q))
     return stmt
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import or_, select
@@ -27,10 +27,13 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
+from app.db import id_in
 from app.errors import InvalidInput
 from app.org.models import Department, OrgUnit
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import LOCAL_TZ
+
+T = TypeVar("T")
 
 #: the form of the callback task (回访): its data says `solved` and `satisfied`
 CALLBACK_FORM = "callback.json"
@@ -53,8 +56,8 @@ DEFAULT_WEIGHTS = {"response": 30, "resolution": 35, "satisfaction": 35, "on_tim
 WEIGHT_RATES = {"response": "response_rate", "resolution": "resolution_rate",
                 "satisfaction": "satisfaction_rate", "on_time": "on_time_rate"}
 BY = ("department", "township")
-#: how many case ids go into one IN (...) list
-CHUNK = 2000
+#: how many case ids are looked up in one query
+CHUNK = 5000
 
 
 # --- the month -------------------------------------------------------------------------------------
@@ -209,15 +212,6 @@ class Facts:
     township_of: dict[int, int | None]
 
 
-def _snapshot(task: HumanTask | Any, as_of: datetime) -> TaskFact:
-    completed_at = task.completed_at if task.completed_at is not None and task.completed_at < as_of else None
-    cancelled = task.status == TaskStatus.cancelled and completed_at is not None
-    return TaskFact(id=task.id, case_id=task.case_id, name=task.name, role=task.role,
-                    department_id=task.department_id, form=task.form, created_at=task.created_at,
-                    due_at=task.due_at, completed_at=completed_at, cancelled=cancelled,
-                    data=task.data if isinstance(task.data, dict) and completed_at is not None else {})
-
-
 def townships(session: Session) -> dict[int, int | None]:
     """org unit id -> the id of the township it is in (itself for a township; None above)."""
     units = list(session.execute(select(OrgUnit.id, OrgUnit.level, OrgUnit.path)))
@@ -251,11 +245,19 @@ def load_facts(session: Session, period: Period, area: OrgUnit | None = None) ->
     columns = (HumanTask.id, HumanTask.case_id, HumanTask.name, HumanTask.role, HumanTask.department_id,
                HumanTask.form, HumanTask.created_at, HumanTask.due_at, HumanTask.completed_at, HumanTask.status,
                sql_case((wanted, HumanTask.data), else_=None).label("data"))
+    as_of = period.as_of
+    cancelled_status = TaskStatus.cancelled
     for ids in chunks(sorted(cases)):
-        rows = session.execute(select(*columns).where(HumanTask.case_id.in_(ids),
-                                                      HumanTask.created_at < period.as_of))
-        for row in rows:
-            cases[row.case_id].tasks.append(_snapshot(row, period.as_of))
+        rows = session.execute(select(*columns).where(id_in(session, HumanTask.case_id, ids),
+                                                      HumanTask.created_at < as_of))
+        # the task as it stood at the period's end: later completions are not yet known
+        for tid, case_id, name, role, department_id, form, created, due, completed, status, data in rows:
+            if completed is not None and completed >= as_of:
+                completed = None
+            cases[case_id].tasks.append(TaskFact(
+                tid, case_id, name, role, department_id, form, created, due, completed,
+                status == cancelled_status and completed is not None,
+                data if completed is not None and isinstance(data, dict) else {}))
     for case in cases.values():
         case.tasks.sort(key=lambda t: (t.created_at, t.id))
     return Facts(period, cases, townships(session))
@@ -506,34 +508,56 @@ def area_row(facts: Facts, code: str = "all", name: str = "") -> Row:
     return row
 
 
-#: rows of months that are over, by (database, month, grouping, area, units): they never change
-_FINISHED: OrderedDict[tuple[str, str, str, str, tuple[Unit, ...]], list[Row]] = OrderedDict()
-_FINISHED_SIZE = 48
-_FINISHED_LOCK = threading.Lock()
+#: Seconds the current month's numbers are kept once computed (0: computed on every call). Set from
+#: ONESTOP_REPORT_MAX_AGE when the app starts; on a large database (a million cases) a month's
+#: numbers take seconds to compute, so a deployment of that size keeps them for a minute or so.
+LIVE_MAX_AGE = 0.0
+
+#: computed numbers by (database, month, what, ...) -> (as of, value). A month that is over is judged
+#: as of its end and every fact is written with the time it happened: its numbers never change and
+#: are kept for good; the current month's are kept for LIVE_MAX_AGE seconds.
+_KEPT: OrderedDict[tuple[Any, ...], tuple[datetime, Any]] = OrderedDict()
+_KEPT_SIZE = 64
+_KEPT_LOCK = threading.Lock()
+
+
+def _kept(session: Session, period: Period, what: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, datetime]:
+    """`compute()`'s value for the period, and the moment it is as of: kept, when still valid, else
+    computed now. Callers get the kept value itself: they copy what they change."""
+    key = (str(session.get_bind().url), period.month, *what)
+    with _KEPT_LOCK:
+        found = _KEPT.get(key)
+        if found is not None:
+            _KEPT.move_to_end(key)
+    if found is not None:
+        as_of, value = found
+        fresh = period.complete or (LIVE_MAX_AGE > 0 and as_of <= period.as_of
+                                    and (period.as_of - as_of).total_seconds() <= LIVE_MAX_AGE)
+        if fresh:
+            return value, as_of
+    value = compute()
+    if period.complete or LIVE_MAX_AGE > 0:
+        with _KEPT_LOCK:
+            _KEPT[key] = (period.as_of, value)
+            while len(_KEPT) > _KEPT_SIZE:
+                _KEPT.popitem(last=False)
+    return value, period.as_of
 
 
 def month_rows(session: Session, period: Period, by: str, units: Sequence[Unit],
-               area: OrgUnit | None = None) -> list[Row]:
-    """`unit_rows` of the period, fresh copies each call (the caller scores and ranks them).
+               area: OrgUnit | None = None) -> tuple[list[Row], datetime]:
+    """`unit_rows` of the period (fresh copies: the caller scores and ranks them) and the moment
+    they are as of (the period's end, or when they were computed)."""
+    rows, as_of = _kept(session, period, ("rows", by, area.path if area is not None else "", tuple(units)),
+                        lambda: unit_rows(load_facts(session, period, area), by, units))
+    return [replace(r) for r in rows], as_of
 
-    A month that is over is judged as of its end and every fact is written with the time it
-    happened, so its rows cannot change any more: they are computed once per process and kept.
-    """
-    key = (str(session.get_bind().url), period.month, by, area.path if area is not None else "", tuple(units))
-    if period.complete:
-        with _FINISHED_LOCK:
-            found = _FINISHED.get(key)
-            if found is not None:
-                _FINISHED.move_to_end(key)
-        if found is not None:
-            return [replace(r) for r in found]
-    rows = unit_rows(load_facts(session, period, area), by, units)
-    if period.complete:
-        with _FINISHED_LOCK:
-            _FINISHED[key] = [replace(r) for r in rows]
-            while len(_FINISHED) > _FINISHED_SIZE:
-                _FINISHED.popitem(last=False)
-    return rows
+
+def month_area_row(session: Session, period: Period, area: OrgUnit | None = None) -> tuple[Row, datetime]:
+    """`area_row` of the period's cases in the area (a copy), and the moment it is as of."""
+    row, as_of = _kept(session, period, ("area", area.path if area is not None else ""),
+                       lambda: area_row(load_facts(session, period, area)))
+    return replace(row), as_of
 
 
 @dataclass
@@ -558,8 +582,10 @@ def ranking(session: Session, period: Period, by: str, weights: dict[str, int], 
     units = department_units(session) if by == "department" else township_units(session, area)
     keep = (by == "township") if keep_inactive is None else keep_inactive
     # inactive rows have no rates, hence no score and no rank: ranking all of them changes no place
-    last_rows = {r.code: r for r in rank(month_rows(session, previous(period), by, units, area), weights)}
-    rows = rank(month_rows(session, period, by, units, area), weights)
+    last_rows = {r.code: r for r in rank(month_rows(session, previous(period), by, units, area)[0], weights)}
+    current, as_of = month_rows(session, period, by, units, area)
+    period = replace(period, as_of=as_of)
+    rows = rank(current, weights)
     if departments is not None:
         # a department sees its own row, with its place among all departments
         own = {u.code for u in units if u.id in set(departments)}
@@ -587,7 +613,7 @@ def drill(session: Session, period: Period, by: str, code: str, metric: str, *,
     unit = next((u for u in units if u.code == code), None)
     if unit is None:
         raise InvalidInput("unknown unit", fields={"unit": f"no such {by}"})
-    row = next(r for r in month_rows(session, period, by, units, area) if r.code == code)
+    row = next(r for r in month_rows(session, period, by, units, area)[0] if r.code == code)
     return row, list(dict.fromkeys(row.items[metric]))
 
 

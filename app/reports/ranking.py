@@ -15,6 +15,7 @@ from app.errors import Forbidden, InvalidInput
 from app.org.models import OrgUnit, Role, User
 from app.reports import metrics
 from app.reports.settings import get_weights
+from app.timeutil import local_iso
 
 
 @dataclass(frozen=True)
@@ -55,4 +56,5 @@ def monthly_ranking(session: Session, user: User, month: str | None, by: str) ->
 
 def ranking_json(result: metrics.Ranking) -> dict[str, Any]:
     return {"month": result.period.month, "by": result.by, "complete": result.period.complete,
+            "as_of": local_iso(result.period.as_of),
             "weights": result.weights, "rows": [r.as_dict() for r in result.rows]}

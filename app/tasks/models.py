@@ -23,10 +23,14 @@ class HumanTask(Base):
     __table_args__ = (
         Index("ix_human_task_inbox", "status", "role", "department_id", "due_at"),
         Index("ix_human_task_assignee", "assignee_id", "status"),
+        # a case's tasks; "has an open task past due" answered from the index alone
+        Index("ix_human_task_case_open", "case_id", "status", "due_at"),
+        # the open tasks past due, across cases (overdue filters)
+        Index("ix_human_task_status_due", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_case.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("mediation_case.id"))
     engine_task_id: Mapped[str] = mapped_column(String(36))
     name: Mapped[str] = mapped_column(String(255))
     title: Mapped[str] = mapped_column(String(300), default="")

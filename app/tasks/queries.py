@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
+from app.cases.queries import text_match
 from app.errors import InvalidInput
 from app.org.models import OrgUnit, User
 from app.tasks.models import HumanTask, TaskStatus
@@ -36,11 +37,6 @@ class InboxFilters:
 def scopes_for(user: User) -> tuple[str, ...]:
     """The inbox tabs a user has: everyone has mine and group, leaders and admins also all."""
     return SCOPES if can_see_all(user) else tuple(s for s in SCOPES if s != "all")
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _inbox_select(session: Session, user: User, scope: str, filters: InboxFilters, *columns: Any) -> Select[Any]:
@@ -75,13 +71,11 @@ def _open_cases_matching(q: str) -> Select[Any]:
     the archive) before joining the few thousand open tasks. OFFSET 0 keeps the planner from pushing
     the pattern down past that set.
     """
-    needle = _like(q)
     open_cases = (select(MediationCase.id, MediationCase.case_no, MediationCase.title, MediationCase.citizen_name)
                   .where(MediationCase.id.in_(select(HumanTask.case_id).where(HumanTask.status == TaskStatus.open)))
                   .offset(0).subquery("open_cases"))
-    return select(open_cases.c.id).where(or_(open_cases.c.case_no.ilike(needle, escape="\\"),
-                                             open_cases.c.title.ilike(needle, escape="\\"),
-                                             open_cases.c.citizen_name.ilike(needle, escape="\\")))
+    return select(open_cases.c.id).where(
+        text_match(q, open_cases.c.case_no, open_cases.c.title, open_cases.c.citizen_name))
 
 
 def list_inbox(session: Session, user: User, scope: str, filters: InboxFilters | None = None, *,

@@ -120,3 +120,31 @@ def test_bad_ranking_requests_change_nothing(api, month):
         r = api.get(f"/reports/ranking?{query}", "leader")
         assert r.status_code == 422, query
         assert field in r.get_json()["fields"], r.get_json()
+
+
+def test_a_kept_month_is_served_until_it_is_older_than_the_setting(api, month, monkeypatch):
+    """ONESTOP_REPORT_MAX_AGE: the current month's numbers are computed once and served, with the
+    moment they are as of, until they are older than the setting; the drill-down lists the same."""
+    from app.reports import metrics
+    from tests.reports.conftest import county_case
+    from tests.scenarios.conftest import Scenario
+
+    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", 120.0)
+    first = rows(api, month="2026-11", by="department")
+    hrss = {r["code"]: r for r in first["rows"]}["hrss"]
+    assert (hrss["dispatched"], hrss["still_open"]) == (0, 1)
+    sc = Scenario(api)
+    county_case(sc, "工地欠薪丁", ["hrss"])  # a November dispatch to hrss
+    kept = rows(api, month="2026-11", by="department")
+    assert kept["as_of"] == first["as_of"] and kept["rows"] == first["rows"]
+    drill = api.get("/reports/ranking/cases?month=2026-11&by=department&unit=hrss&metric=dispatched", "leader")
+    assert drill.status_code == 200 and drill.get_json()["items"] == []
+    sc.clock(advance="PT3M")
+    fresh = rows(api, month="2026-11", by="department")
+    assert fresh["as_of"] > first["as_of"]
+    hrss = {r["code"]: r for r in fresh["rows"]}["hrss"]
+    assert (hrss["dispatched"], hrss["still_open"]) == (1, 2)
+    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", 0.0)  # the default: every view computes
+    county_case(sc, "工地欠薪戊", ["hrss"])
+    hrss = {r["code"]: r for r in rows(api, month="2026-11", by="department")["rows"]}["hrss"]
+    assert (hrss["dispatched"], hrss["still_open"]) == (2, 3)
