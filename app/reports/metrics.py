@@ -531,8 +531,12 @@ def _kept(session: Session, period: Period, what: tuple[Any, ...], compute: Call
             _KEPT.move_to_end(key)
     if found is not None:
         as_of, value = found
-        fresh = period.complete or (LIVE_MAX_AGE > 0 and as_of <= period.as_of
-                                    and (period.as_of - as_of).total_seconds() <= LIVE_MAX_AGE)
+        if period.complete:
+            # kept while the month was still running, it is not the month's final word
+            fresh = as_of >= period.end
+        else:
+            age = (period.as_of - as_of).total_seconds()
+            fresh = LIVE_MAX_AGE > 0 and 0 <= age <= LIVE_MAX_AGE
         if fresh:
             return value, as_of
     value = compute()

@@ -148,3 +148,29 @@ def test_a_kept_month_is_served_until_it_is_older_than_the_setting(api, month, m
     county_case(sc, "工地欠薪戊", ["hrss"])
     hrss = {r["code"]: r for r in rows(api, month="2026-11", by="department")["rows"]}["hrss"]
     assert (hrss["dispatched"], hrss["still_open"]) == (2, 3)
+
+
+def test_numbers_kept_while_a_month_ran_are_not_its_final_word(monkeypatch):
+    """A month kept on its last evening is computed again once it is over (as of its end)."""
+    from datetime import datetime
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.reports import metrics
+    from app.timeutil import LOCAL_TZ
+
+    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", 3600.0)
+    monkeypatch.setattr(metrics, "_KEPT", type(metrics._KEPT)())
+    session = Session(create_engine("sqlite://"))
+    computed: list[str] = []
+
+    def compute(label):
+        return lambda: computed.append(label) or label
+
+    running = metrics.month_period(2026, 11, datetime(2026, 11, 30, 23, 50, tzinfo=LOCAL_TZ))
+    over = metrics.month_period(2026, 11, datetime(2026, 12, 1, 0, 5, tzinfo=LOCAL_TZ))
+    assert metrics._kept(session, running, ("x",), compute("running")) == ("running", running.as_of)
+    assert metrics._kept(session, over, ("x",), compute("final")) == ("final", over.end)
+    assert metrics._kept(session, over, ("x",), compute("again")) == ("final", over.end)
+    assert computed == ["running", "final"]
