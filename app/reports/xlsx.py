@@ -149,8 +149,10 @@ def stream(header: Sequence[str], widths: Sequence[int], rows: Iterable[Sequence
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as raw:
             sheet = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             column, row = _split(freeze)
-            pane = (f'<pane xSplit="{column - 1}" ySplit="{row - 1}" topLeftCell="{freeze}" '
-                    f'activePane="bottomRight" state="frozen"/>') if (column, row) != (1, 1) else ""
+            splits = (f' xSplit="{column - 1}"' if column > 1 else "") + (f' ySplit="{row - 1}"' if row > 1 else "")
+            active = {(True, True): "bottomRight", (False, True): "bottomLeft", (True, False): "topRight"}
+            pane = (f'<pane{splits} topLeftCell="{freeze}" activePane="{active[column > 1, row > 1]}" '
+                    'state="frozen"/>') if splits else ""
             sheet.write(
                 f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_MAIN}" '
                 f'xmlns:r="{_REL}"><sheetViews><sheetView workbookViewId="0">{pane}</sheetView></sheetViews>'

@@ -36,6 +36,12 @@ def test_no_rows_and_no_frozen_pane():
     assert sheet.freeze_panes is None
 
 
+def test_only_the_header_row_frozen():
+    sheet = book([["QX-1", "甲", 1]], freeze="A2").active
+    assert sheet.freeze_panes == "A2"
+    assert sheet.sheet_view.pane.activePane == "bottomLeft" and sheet.sheet_view.pane.xSplit in (None, 0)
+
+
 def test_a_row_past_the_last_of_a_sheet_is_refused(monkeypatch):
     monkeypatch.setattr(xlsx, "MAX_ROWS", 3)
     with pytest.raises(xlsx.TooManyRows):
