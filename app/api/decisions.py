@@ -56,12 +56,17 @@ def put_decision(session: Session, user: User, decision_id: str) -> Any:
     return response
 
 
+def _decision_and_draft(session: Session, decision_id: str, body: dict[str, Any]) -> tuple[Any, Any]:
+    """The published decision, and the unsaved table the body sends to try instead (or None)."""
+    decision = service.get_decision(session, decision_id)
+    return decision, table_from_json(body["table"]) if body.get("table") is not None else None
+
+
 @bp.post("/decisions/<decision_id>/evaluate")
 @with_user(write=False)
 def evaluate_decision(session: Session, user: User, decision_id: str) -> Any:
     body = json_body()
-    decision = service.get_decision(session, decision_id)
-    table = table_from_json(body["table"]) if body.get("table") is not None else None
+    decision, table = _decision_and_draft(session, decision_id, body)
     evaluation = service.evaluate(session, user, decision, body.get("inputs", {}), table)
     result = evaluation_json(table or decision.table, evaluation)
     result["version"] = None if table is not None else decision.version
@@ -71,7 +76,5 @@ def evaluate_decision(session: Session, user: User, decision_id: str) -> Any:
 @bp.post("/decisions/<decision_id>/lint")
 @with_user(write=False)
 def lint_decision(session: Session, user: User, decision_id: str) -> Any:
-    body = json_body()
-    decision = service.get_decision(session, decision_id)
-    table = table_from_json(body["table"]) if body.get("table") is not None else None
+    decision, table = _decision_and_draft(session, decision_id, json_body())
     return jsonify({"issues": [issue_json(i) for i in service.lint(session, user, decision, table)]})
