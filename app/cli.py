@@ -11,14 +11,18 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.config import PROJECT_ROOT, Config
+from app.config import PROJECT_ROOT, Config, ConfigError
 
 if TYPE_CHECKING:
     from app.errors import DomainError
 
 
 def _config() -> Config:
-    return Config.from_env()
+    try:
+        return Config.from_env()
+    except ConfigError as exc:
+        print(f"onestop: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -192,8 +196,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app with gunicorn; with --workers N > 1, one scheduler process beside them."""
     from app.wsgi_server import run_gunicorn
 
+    cfg = _config()
     print(f"OneStop on http://{args.host}:{args.port}/", flush=True)
-    return run_gunicorn(_config(), host=args.host, port=args.port, workers=args.workers)
+    return run_gunicorn(cfg, host=args.host, port=args.port, workers=args.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:

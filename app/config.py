@@ -14,6 +14,22 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+class ConfigError(ValueError):
+    """An environment variable OneStop cannot use; the message names it."""
+
+
+def _number(name: str, raw: str, kind: type[int] | type[float]) -> Any:
+    """A setting that is a number of seconds or bytes: not negative."""
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r}: must be {what}, 0 or more")
+    return value
+
+
 @dataclass(frozen=True)
 class Config:
     """The settings of one OneStop process; built from the environment by `Config.from_env()`."""
@@ -75,9 +91,9 @@ class Config:
             if f.name in {"testing", "scheduler_in_process", "auto_deploy"}:
                 values[f.name] = _bool(raw)
             elif f.name in {"token_max_age", "max_content_length"}:
-                values[f.name] = int(raw)
+                values[f.name] = _number(name, raw, int)
             elif f.name in {"scheduler_poll_seconds", "report_max_age"}:
-                values[f.name] = float(raw)
+                values[f.name] = _number(name, raw, float)
             elif f.name in {"processes_dir", "forms_dir"}:
                 values[f.name] = Path(raw)
             else:
