@@ -82,6 +82,8 @@ def test_filters(api, month):
     assert numbers("month=2026-10&stage=triage") == [c]
     assert numbers("from=2026-10-20&to=2026-10-31") == [g]
     assert numbers("from=2026-10-01&to=2026-10-19&q=欠薪") == [e, d, c, b]
+    assert numbers("month=2026-10&q=qx-") == [g, f, e, d, c, b, a]  # Latin letters in either case
+    assert numbers("month=2026-10&q=%25") == numbers("month=2026-10&q=_") == []  # no wildcards
     assert numbers("month=2026-09") == []
     assert ledger(api, "month=2026-10&page=2&page_size=3")["items"][0]["case_no"] == d
     # scope: a department sees what was dispatched to it, a village receiver its village
