@@ -63,6 +63,31 @@ def pg_available() -> bool:
 
 
 @contextlib.contextmanager
+def kept_database(kind: str, name: str) -> Iterator[Database]:
+    """A database that outlives the run (to measure again without seeding again): the SQLite file
+    `<tmp>/<name>.db`, or the PostgreSQL database `<name>`; created with every table when missing."""
+    import app.models  # noqa: F401  (registers every table)
+
+    if kind == "sqlite":
+        url = f"sqlite:///{Path(tempfile.gettempdir()) / f'{name}.db'}"
+    elif kind == "postgresql":
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        raise ValueError(f"unknown database kind {kind}")
+    db = Database(url)
+    try:
+        Base.metadata.create_all(db.engine)
+        yield db
+    finally:
+        db.dispose()
+
+
+@contextlib.contextmanager
 def fresh_database(kind: str) -> Iterator[Database]:
     """A new, empty database with every table: SQLite in a temp dir, or `onestop_bench_<random>`."""
     import app.models  # noqa: F401  (registers every table)

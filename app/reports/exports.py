@@ -34,10 +34,10 @@ def _download(body: Iterator[str] | Iterator[bytes], mimetype: str, ext: str) ->
 
 
 def csv_response(db: Database, user_id: int, filters: ledger.Filters) -> Response:
-    def generate() -> Iterator[str]:
+    def generate() -> Iterator[bytes]:
         with db.unit_of_work(write=False) as session:
             user = session.get(User, user_id)
-            yield from ledger.csv_chunks(ledger.iterate(session, user, filters), ledger.Names(session))
+            yield from ledger.csv_chunks(session, user, filters)
 
     return _download(generate(), "text/csv", "csv")
 
@@ -56,6 +56,6 @@ def xlsx_response(db: Database, user_id: int, filters: ledger.Filters) -> Respon
     def generate() -> Iterator[bytes]:
         with db.unit_of_work(write=False) as session:
             user = session.get(User, user_id)
-            yield from ledger.xlsx_chunks(ledger.iterate(session, user, filters), ledger.Names(session))
+            yield from ledger.xlsx_chunks(session, user, filters)
 
     return _download(generate(), XLSX_TYPE, "xlsx")

@@ -425,23 +425,165 @@ def values(row: LedgerRow, names: Names) -> list[Any]:
     ]
 
 
-def csv_chunks(rows: Iterator[LedgerRow], names: Names, every: int = 500) -> Iterator[str]:
-    """CSV text (UTF-8 BOM first, so Excel reads the Chinese), yielded every `every` rows."""
+def _python_values(session: Session, user: User, filters: Filters, names: Names) -> Iterator[list[Any]]:
+    return (values(row, names) for row in iterate(session, user, filters, names))
+
+
+# On PostgreSQL the exports are one COPY: the database formats every column (labels, local times, the
+# task-derived columns) and streams the rows while OneStop passes them on, so the two run side by
+# side instead of taking turns. Python formatting measured ~8,000 rows/s at a million cases; the
+# database alone hands over a case with its tasks in ~35 µs. The SQL below is the same row as
+# `_rows` and `values` compute in Python (SQLite's path), and the tests hold both to the API.
+
+_EXPORT_SQL = """
+SELECT f.case_no, f.title,
+  to_char(f.created_at AT TIME ZONE %(x_tz)s, 'YYYY-MM-DD HH24:MI'),
+  to_char(f.closed_at AT TIME ZONE %(x_tz)s, 'YYYY-MM-DD HH24:MI'),
+  coalesce(%(x_township)s::jsonb ->> f.org_unit_id::text, ''),
+  coalesce(%(x_place)s::jsonb ->> f.org_unit_id::text, ''),
+  coalesce(%(x_category)s::jsonb ->> f.category, f.category, ''),
+  coalesce(%(x_channel)s::jsonb ->> f.channel, f.channel),
+  coalesce(%(x_department)s::jsonb ->> f.lead_department, f.lead_department, ''),
+  CASE WHEN jsonb_typeof(f.departments) = 'array' THEN coalesce((
+    SELECT string_agg(coalesce(%(x_department)s::jsonb ->> e.code, e.code), '、' ORDER BY e.n)
+    FROM jsonb_array_elements_text(f.departments) WITH ORDINALITY AS e(code, n)
+    WHERE e.code IS DISTINCT FROM f.lead_department), '') ELSE '' END,
+  coalesce(%(x_stage)s::jsonb ->> f.stage, f.stage),
+  coalesce(%(x_status)s::jsonb ->> f.status, f.status),
+  CASE WHEN k.holders IS NULL THEN coalesce(ub.display_name, '')
+       WHEN cardinality(k.holders) = 1 THEN k.holders[1]
+       ELSE coalesce((SELECT string_agg(h.who, '、' ORDER BY h.n) FROM (
+              SELECT who, min(n) AS n FROM unnest(k.holders) WITH ORDINALITY AS u(who, n)
+              WHERE who <> '' GROUP BY who) AS h), '') END,
+  to_char(f.deadline_accept AT TIME ZONE %(x_tz)s, 'YYYY-MM-DD HH24:MI'),
+  to_char(f.deadline_convene AT TIME ZONE %(x_tz)s, 'YYYY-MM-DD HH24:MI'),
+  to_char(f.deadline_reply AT TIME ZONE %(x_tz)s, 'YYYY-MM-DD HH24:MI'),
+  to_char(f.deadline_callback AT TIME ZONE %(x_tz)s, 'YYYY-MM-DD HH24:MI'),
+  CASE WHEN f.status <> 'closed' AND k.late THEN '是' ELSE '否' END,
+  CASE WHEN k.worst > 0 THEN ceil(k.worst / 86400)::int ELSE 0 END,
+  CASE WHEN k.callback IS NOT NULL THEN
+         CASE WHEN f.status = 'closed' OR f.stage = 'callback' THEN
+           CASE WHEN k.callback -> 'solved' = 'true'::jsonb THEN '已解决' ELSE '未解决' END
+         ELSE '' END
+       WHEN f.status = 'closed' THEN '已化解' ELSE '' END,
+  CASE WHEN k.callback IS NULL THEN ''
+       WHEN k.callback -> 'satisfied' = 'true'::jsonb THEN '满意' ELSE '不满意' END
+FROM (%(x_cases)s) AS f
+LEFT JOIN LATERAL (
+  SELECT
+    bool_or(t.status = 'open' AND t.due_at < %(x_now)s) AS late,
+    max(extract(epoch FROM CASE WHEN t.status = 'open' THEN %(x_now)s ELSE t.completed_at END - t.due_at)) AS worst,
+    (array_agg(t.completed_by_id ORDER BY t.completed_at DESC NULLS LAST, t.id DESC)
+       FILTER (WHERE t.status <> 'open' AND t.completed_by_id IS NOT NULL))[1] AS last_by,
+    (array_agg(coalesce(t.data, '{}'::jsonb) ORDER BY t.completed_at DESC NULLS LAST, t.id DESC)
+       FILTER (WHERE t.status <> 'open' AND t.form = %(x_callback_form)s))[1] AS callback,
+    array_agg(CASE WHEN coalesce(ua.display_name, '') <> '' THEN ua.display_name
+                   WHEN t.department_id IS NOT NULL
+                     THEN coalesce(%(x_department_id)s::jsonb ->> t.department_id::text, '')
+                   ELSE coalesce(%(x_role)s::jsonb ->> t.role, t.role) END
+              ORDER BY t.due_at NULLS LAST, t.id) FILTER (WHERE t.status = 'open') AS holders
+  FROM human_task AS t LEFT JOIN app_user AS ua ON ua.id = t.assignee_id AND t.status = 'open'
+  WHERE t.case_id = f.id AND t.status <> 'cancelled') AS k ON true
+LEFT JOIN app_user AS ub ON ub.id = k.last_by
+ORDER BY f.created_at DESC, f.id DESC
+"""
+#: the COPY formats: CSV passed through to the download; text, parsed by psycopg, for the XLSX
+_COPY = {"csv": "COPY ({}) TO STDOUT WITH (FORMAT csv)", "text": "COPY ({}) TO STDOUT"}
+
+
+def _copy_statement(session: Session, user: User, filters: Filters, names: Names, fmt: str
+                    ) -> tuple[str, dict[str, Any]]:
+    """The ledger export as a COPY statement with its parameters (psycopg's, bound client-side)."""
+    from psycopg.types.json import Jsonb
+
+    cases = query(session, user, filters, CASE_COLUMNS).order_by(*NEWEST_FIRST)
+    compiled = cases.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    processors = compiled._bind_processors  # SQLAlchemy's own conversions of each parameter (UTC times, JSON)
+    params = {k: processors[k](v) if k in processors else v for k, v in compiled.construct_params().items()}
+
+    def labels(mapping: Mapping[Any, str]) -> Jsonb:
+        return Jsonb({str(k): v for k, v in mapping.items()})
+
+    params.update(
+        x_tz=LOCAL_TZ.key, x_now=clock.now(), x_callback_form=metrics.CALLBACK_FORM,
+        x_township=labels(names.township), x_place=labels(names.place), x_category=labels(names.categories),
+        x_channel=labels(CHANNEL_ZH), x_department=labels(names.departments), x_stage=labels(STAGE_ZH),
+        x_status=labels(STATUS_ZH), x_department_id=labels(names.department_ids), x_role=labels(ROLE_ZH))
+    sql = _EXPORT_SQL.replace("%(x_cases)s", str(compiled))
+    return _COPY[fmt].format(sql), params
+
+
+def _copy(session: Session, user: User, filters: Filters, names: Names, fmt: str) -> Iterator[Any]:
+    """Stream the export's COPY: CSV bytes (about 64 KB at a time), or each row's values (text).
+
+    Within a savepoint: a download given up half way cancels the COPY, and the session stays usable.
+    """
+    statement, params = _copy_statement(session, user, filters, names, fmt)
+    with session.begin_nested():
+        cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        # the query's estimated cost makes PostgreSQL compile it with JIT first: a second before the
+        # first row (measured), for expressions that are cheap anyway
+        cursor.execute("SET LOCAL jit = off")
+        with cursor.copy(statement, params) as copy:
+            if fmt == "text":
+                yield from copy.rows()
+                return
+            pending: list[bytes] = []
+            size = 0
+            for data in copy:
+                pending.append(bytes(data))
+                size += len(data)
+                if size >= 65536:
+                    yield b"".join(pending)
+                    pending.clear()
+                    size = 0
+            yield b"".join(pending)
+
+
+def _uses_copy(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def export_values(session: Session, user: User, filters: Filters, names: Names | None = None
+                  ) -> Iterator[list[Any]]:
+    """Every ledger row as the exports write it (COLUMNS order, labels, local times), newest first."""
+    names = names if names is not None else Names(session)
+    if not _uses_copy(session):
+        yield from _python_values(session, user, filters, names)
+        return
+    overdue_days = [key for key, _, _ in COLUMNS].index("overdue_days")
+    for record in _copy(session, user, filters, names, "text"):
+        row = ["" if v is None else v for v in record]
+        row[overdue_days] = int(row[overdue_days])
+        yield row
+
+
+def csv_chunks(session: Session, user: User, filters: Filters, names: Names | None = None,
+               every: int = 500) -> Iterator[bytes]:
+    """The CSV file (UTF-8 with a BOM first, so Excel reads the Chinese), a chunk at a time."""
+    names = names if names is not None else Names(session)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
     writer.writerow([header for _, header, _ in COLUMNS])
-    for n, row in enumerate(rows, start=1):
-        writer.writerow(values(row, names))
+    yield buffer.getvalue().encode()  # at once: the download starts before the first case is read
+    if _uses_copy(session):
+        yield from _copy(session, user, filters, names, "csv")
+        return
+    buffer.seek(0)
+    buffer.truncate()
+    for n, row in enumerate(_python_values(session, user, filters, names), start=1):
+        writer.writerow(row)
         if n % every == 0:
-            yield buffer.getvalue()
+            yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
-    yield buffer.getvalue()
+    yield buffer.getvalue().encode()
 
 
-def xlsx_chunks(rows: Iterator[LedgerRow], names: Names, title: str = "台账") -> Iterator[bytes]:
+def xlsx_chunks(session: Session, user: User, filters: Filters, names: Names | None = None,
+                title: str = "台账") -> Iterator[bytes]:
     """The XLSX file, yielded while the rows are read: Chinese headers in bold, the header row and
     the case number frozen, widths fitted to each column, an autofilter (app.reports.xlsx)."""
     return xlsx.stream([header for _, header, _ in COLUMNS], [width + 2 for _, _, width in COLUMNS],
-                       (values(row, names) for row in rows), title=title, freeze="B2")
+                       export_values(session, user, filters, names), title=title, freeze="B2")
