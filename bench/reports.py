@@ -90,15 +90,23 @@ def seed(db, n: int, rng: random.Random) -> float:
     task_id = 0
 
     def flush() -> None:
+        nonlocal task_id
+        # the tasks of a few weeks' cases in the order they were created, interleaved as in a live system
+        batch_tasks.sort(key=lambda t: t["created_at"])
+        for t in batch_tasks:
+            task_id += 1
+            t["id"], t["engine_task_id"] = task_id, str(task_id)
         write(db, MediationCase.__table__, batch_cases)
         write(db, HumanTask.__table__, batch_tasks)
         batch_cases.clear()
         batch_tasks.clear()
 
-    for _ in range(n):
+    # intake times over three years, the last month about twice as busy as an average one; written in
+    # the order they happened, as a live system writes them (a month's cases lie together on disk)
+    intakes = sorted(NOW - timedelta(seconds=rng.randrange(span) if rng.random() < 0.97 else rng.randrange(span // 36))
+                     for _ in range(n))
+    for created in intakes:
         case_id += 1
-        # intake times over three years, the last month about twice as busy as an average one
-        created = NOW - timedelta(seconds=rng.randrange(span) if rng.random() < 0.97 else rng.randrange(span // 36))
         unit = rng.choice(ids["units"])
         county_level = unit == ids["county"] or rng.random() < 0.3
         closed = rng.random() < 0.85 or created < NOW - timedelta(days=60)
@@ -125,13 +133,11 @@ def seed(db, n: int, rng: random.Random) -> float:
 
         def task(name, role, dept, start, due, done, data=None, form=None, case_id=case_id, unit=unit,
                  closed=closed, end=end):
-            nonlocal task_id
-            task_id += 1
             # closing a case cancels what is still open on it (as the engine does)
             status = "completed" if done is not None else ("cancelled" if closed else "open")
             done = done if done is not None or not closed else end
             batch_tasks.append({
-                "id": task_id, "case_id": case_id, "engine_task_id": str(task_id), "name": name, "title": name,
+                "id": None, "case_id": case_id, "engine_task_id": None, "name": name, "title": name,
                 "lane": role, "role": role, "department_id": dept, "org_unit_id": unit, "assignee_id": None,
                 "form": form, "ui_form": None, "due_at": due, "status": status, "created_at": start,
                 "completed_at": done, "completed_by_id": None, "data": data, "overdue_notified_at": None})
