@@ -185,7 +185,8 @@ def query(session: Session, user: User, filters: Filters, columns: tuple[Any, ..
         stmt = stmt.where(MediationCase.category == filters.category)
     if filters.department:
         department = session.scalar(select(Department).where(Department.code == filters.department))
-        stmt = stmt.where(with_department(department) if department is not None else false())
+        since = _local_midnight(filters.start) if filters.start else None
+        stmt = stmt.where(with_department(department, since) if department is not None else false())
     if filters.stage:
         stages = ("intake", "accept") if filters.stage in ("intake", "accept") else (filters.stage,)
         stmt = stmt.where(MediationCase.stage.in_(stages))
@@ -490,6 +491,27 @@ ORDER BY f.created_at DESC, f.id DESC
 #: the COPY formats: CSV passed through to the download; text, parsed by psycopg, for the XLSX
 _COPY = {"csv": "COPY ({}) TO STDOUT WITH (FORMAT csv)", "text": "COPY ({}) TO STDOUT"}
 
+#: Columns whose text people typed (a citizen's title, names and labels an admin entered). In the CSV
+#: a cell of theirs that begins like a formula (= + - @, tab, CR) gets a leading apostrophe, so Excel
+#: and WPS show it as text instead of running it (CSV injection); the XLSX holds strings as strings.
+TYPED = ("title", "township", "place", "category", "lead_department", "co_departments", "responsible")
+_TYPED_AT = frozenset(i for i, (key, _, _) in enumerate(COLUMNS) if key in TYPED)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(row: list[Any]) -> list[Any]:
+    return ["'" + v if i in _TYPED_AT and isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            for i, v in enumerate(row)]
+
+
+def _csv_safe_sql(sql: str) -> str:
+    """The export's SELECT with the guard of `_csv_safe`, for the CSV COPY."""
+    names = [f"c{i}" for i in range(len(COLUMNS))]
+    starts = "'=', '+', '-', '@', chr(9), chr(13)"
+    columns = [f"CASE WHEN left({n}, 1) IN ({starts}) THEN chr(39) || {n} ELSE {n} END" if i in _TYPED_AT else n
+               for i, n in enumerate(names)]
+    return f"SELECT {', '.join(columns)} FROM ({sql}) AS r({', '.join(names)})"
+
 
 def _copy_statement(session: Session, user: User, filters: Filters, names: Names, fmt: str
                     ) -> tuple[str, dict[str, Any]]:
@@ -510,7 +532,7 @@ def _copy_statement(session: Session, user: User, filters: Filters, names: Names
         x_channel=labels(CHANNEL_ZH), x_department=labels(names.departments), x_stage=labels(STAGE_ZH),
         x_status=labels(STATUS_ZH), x_department_id=labels(names.department_ids), x_role=labels(ROLE_ZH))
     sql = _EXPORT_SQL.replace("%(x_cases)s", str(compiled))
-    return _COPY[fmt].format(sql), params
+    return _COPY[fmt].format(_csv_safe_sql(sql) if fmt == "csv" else sql), params
 
 
 def _copy(session: Session, user: User, filters: Filters, names: Names, fmt: str) -> Iterator[Any]:
@@ -573,7 +595,7 @@ def csv_chunks(session: Session, user: User, filters: Filters, names: Names | No
     buffer.seek(0)
     buffer.truncate()
     for n, row in enumerate(_python_values(session, user, filters, names), start=1):
-        writer.writerow(row)
+        writer.writerow(_csv_safe(row))
         if n % every == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -45,7 +45,8 @@ def _world(session):
     session.add_all([hrss, justice])
     session.flush()
     users = {}
-    for username, display in (("leader", "李领导"), ("wang", "王五"), ("nameless", ""), ("zhao", "赵六")):
+    for username, display in (("leader", "李领导"), ("wang", "王五"), ("nameless", ""), ("zhao", "赵六"),
+                              ("at", "@王")):
         users[username] = User(username=username, password_hash="x" * 20, display_name=display,
                                roles=["leader"] if username == "leader" else ["mediator"], org_unit_id=county.id)
     session.add_all(users.values())
@@ -78,7 +79,7 @@ def _task(w, case_id: int, n: int, *, status="open", role="mediator", due=None, 
 
 @pytest.fixture
 def rows(db):
-    """Four cases (newest first A, B, C, D) and the export rows they must give."""
+    """Five cases (newest first A to E) and the export rows they must give."""
     clock.set_to(NOW)
     day = timedelta(days=1)
     with db.unit_of_work() as s:
@@ -99,6 +100,8 @@ def rows(db):
                   closed_at=c_at + day, lead_department="gone", departments=["gone"]),
             # D: open at the callback: solved, but "satisfied" is a string, not true
             _case(w, 4, d_at, stage="callback", deadline_callback=d_at + 20 * day),
+            # E: text that a spreadsheet would take for a formula
+            _case(w, 5, d_at - day, title="=HYPERLINK(\"http://x\")", stage="mediate"),
         ]
         tasks = [
             _task(w, 1, 1, role="department", department=w["justice"].id, due=NOW + 2 * day),
@@ -114,6 +117,7 @@ def rows(db):
             _task(w, 4, 1, status="completed", due=d_at + day, done=d_at + timedelta(hours=1), by=w["zhao"].id,
                   form="callback.json", data={"solved": True, "satisfied": "true"}),
             _task(w, 4, 2, role="leader", due=NOW + day),
+            _task(w, 5, 1, assignee=w["at"].id, due=NOW + day),
         ]
         s.execute(insert(MediationCase), cases)
         s.execute(insert(HumanTask), tasks)
@@ -130,6 +134,9 @@ def rows(db):
         ["QX-2026-000004", "事项4", "2026-11-03 11:00", "", "", "青溪县", "劳动争议/欠薪", "来访（窗口）", "", "",
          "回访", "办理中", "领导", "2026-11-04 11:00", "2026-11-06 11:00", "2026-11-12 11:00", "2026-11-23 11:00",
          "否", 0, "已解决", "不满意"],
+        ["QX-2026-000005", '=HYPERLINK("http://x")', "2026-11-02 11:00", "", "", "青溪县", "劳动争议/欠薪", "来访（窗口）",
+         "", "", "联合调解", "办理中", "@王", "2026-11-03 11:00", "2026-11-05 11:00", "2026-11-11 11:00", "", "否", 0,
+         "", ""],
     ]
 
 
@@ -146,6 +153,9 @@ def test_every_export_gives_the_rows_written_out(db, rows):
         data = b"".join(ledger.csv_chunks(s, leader, everything)).decode("utf-8")
         assert data.startswith("\ufeff事项编号,标题,登记时间,")
         parsed = list(csv.reader(io.StringIO(data[1:], newline="")))
+        # in the CSV only, what a spreadsheet would run as a formula is marked as text
+        assert parsed[-1][1] == "'=HYPERLINK(\"http://x\")" and parsed[-1][12] == "'@王"
+        parsed[-1][1], parsed[-1][12] = rows[-1][1], rows[-1][12]
         assert parsed[1:] == [[str(v) for v in row] for row in rows]
         book = load_workbook(io.BytesIO(b"".join(ledger.xlsx_chunks(s, leader, everything))))
         sheet = [list(r) for r in book.active.iter_rows(min_row=2, values_only=True)]
