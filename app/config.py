@@ -56,9 +56,10 @@ class Config:
     case_prefix: str = "QX"
     #: the SMS channel: "log" (write to the log) or "package.module:Class" of a real gateway
     sms_channel: str = "log"
-    #: seconds the current month's report numbers are kept once computed (0: computed on every view;
-    #: a database of a million cases wants 60 or so, see docs/reports.md)
-    report_max_age: float = 0.0
+    #: seconds the current month's report numbers are kept once computed (0: computed on every view);
+    #: unset, numbers that are slow to compute are kept in proportion to their cost and computed
+    #: again in the background (docs/reports.md, "How fresh the numbers are")
+    report_max_age: float | None = None
 
     ENV_NAMES = {
         "database_url": "ONESTOP_DATABASE_URL",

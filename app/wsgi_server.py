@@ -24,8 +24,11 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from app import create_app
+        from app.reports.ranking import warm_up
 
-        return create_app(self.cfg_onestop)
+        app = create_app(self.cfg_onestop)
+        warm_up(app.extensions["onestop.db"])
+        return app
 
 
 def run_gunicorn(cfg: Config, *, host: str, port: int, workers: int) -> int:

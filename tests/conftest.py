@@ -145,8 +145,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def config(db_url: str) -> Config:
+    # report numbers computed on every view: a test reads them right after changing the cases (the
+    # default keeps numbers that were slow to compute, which a loaded machine could make them)
     return Config(database_url=db_url, testing=True, secret_key="test-secret", auto_deploy=False,
-                  scheduler_in_process=False)
+                  scheduler_in_process=False, report_max_age=0.0)
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ change after October is over.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +34,8 @@ from app.errors import InvalidInput
 from app.org.models import Department, OrgUnit
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import LOCAL_TZ
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -508,21 +512,75 @@ def area_row(facts: Facts, code: str = "all", name: str = "") -> Row:
     return row
 
 
-#: Seconds the current month's numbers are kept once computed (0: computed on every call). Set from
-#: ONESTOP_REPORT_MAX_AGE when the app starts; on a large database (a million cases) a month's
-#: numbers take seconds to compute, so a deployment of that size keeps them for a minute or so.
-LIVE_MAX_AGE = 0.0
+#: How long the current month's numbers are kept once computed, from ONESTOP_REPORT_MAX_AGE when the
+#: app starts: a number of seconds (0: computed on every view), or None (the default) to judge by the
+#: cost: numbers that took SLOW seconds or more to compute are kept KEEP_FACTOR times as long as they
+#: took (5 s of work: 5 minutes), and once that has passed they are served one more time while they
+#: are computed again in the background, so no view waits for them; cheaper numbers are computed on
+#: every view, so a county of ordinary size always sees the moment's numbers.
+LIVE_MAX_AGE: float | None = None
+SLOW = 0.5
+KEEP_FACTOR = 60
+#: kept numbers older than this many times their keeping time are not served even in the meantime
+STALE_FACTOR = 10
 
-#: computed numbers by (database, month, what, ...) -> (as of, value). A month that is over is judged
-#: as of its end and every fact is written with the time it happened: its numbers never change and
-#: are kept for good; the current month's are kept for LIVE_MAX_AGE seconds.
-_KEPT: OrderedDict[tuple[Any, ...], tuple[datetime, Any]] = OrderedDict()
+#: computed numbers by (database, month, what, ...) -> (as of, value, seconds it took). A month that
+#: is over is judged as of its end and every fact is written with the time it happened: its numbers
+#: never change and are kept for good; the current month's as LIVE_MAX_AGE says.
+_KEPT: OrderedDict[tuple[Any, ...], tuple[datetime, Any, float]] = OrderedDict()
 _KEPT_SIZE = 64
 _KEPT_LOCK = threading.Lock()
+#: keys being computed again in the background
+_REFRESHING: set[tuple[Any, ...]] = set()
 
 
-def _kept(session: Session, period: Period, what: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, datetime]:
-    """`compute()`'s value for the period, and the moment it is as of: kept, when still valid, else
+def _keep_for(took: float) -> float:
+    """Seconds the current month's numbers that took `took` seconds to compute are kept."""
+    if LIVE_MAX_AGE is not None:
+        return LIVE_MAX_AGE
+    return took * KEEP_FACTOR if took >= SLOW else 0.0
+
+
+def _store(key: tuple[Any, ...], period: Period, value: Any, took: float) -> None:
+    if period.complete or _keep_for(took) > 0:
+        with _KEPT_LOCK:
+            _KEPT[key] = (period.as_of, value, took)
+            _KEPT.move_to_end(key)
+            while len(_KEPT) > _KEPT_SIZE:
+                _KEPT.popitem(last=False)
+
+
+def _compute(key: tuple[Any, ...], session: Session, period: Period,
+             compute: Callable[[Session, Period], T]) -> T:
+    started = time.perf_counter()
+    value = compute(session, period)
+    _store(key, period, value, time.perf_counter() - started)
+    return value
+
+
+def _refresh_later(key: tuple[Any, ...], bind: Any, month: str, compute: Callable[[Session, Period], T]) -> None:
+    """Compute the current month's numbers again in a thread of their own (one at a time per key)."""
+    with _KEPT_LOCK:
+        if key in _REFRESHING:
+            return
+        _REFRESHING.add(key)
+
+    def run() -> None:
+        try:
+            with Session(bind=bind) as session:
+                _compute(key, session, parse_month(month), compute)
+        except Exception:  # noqa: BLE001  (the next view computes them itself)
+            logger.exception("computing the numbers of %s again failed", month)
+        finally:
+            with _KEPT_LOCK:
+                _REFRESHING.discard(key)
+
+    threading.Thread(target=run, name=f"report-refresh-{month}", daemon=True).start()
+
+
+def _kept(session: Session, period: Period, what: tuple[Any, ...], compute: Callable[[Session, Period], T]
+          ) -> tuple[T, datetime]:
+    """`compute(session, period)`'s value, and the moment it is as of: kept, when still valid, else
     computed now. Callers get the kept value itself: they copy what they change."""
     key = (str(session.get_bind().url), period.month, *what)
     with _KEPT_LOCK:
@@ -530,37 +588,42 @@ def _kept(session: Session, period: Period, what: tuple[Any, ...], compute: Call
         if found is not None:
             _KEPT.move_to_end(key)
     if found is not None:
-        as_of, value = found
+        as_of, value, took = found
         if period.complete:
             # kept while the month was still running, it is not the month's final word
-            fresh = as_of >= period.end
+            if as_of >= period.end:
+                return value, as_of
         else:
             age = (period.as_of - as_of).total_seconds()
-            fresh = LIVE_MAX_AGE > 0 and 0 <= age <= LIVE_MAX_AGE
-        if fresh:
-            return value, as_of
-    value = compute()
-    if period.complete or LIVE_MAX_AGE > 0:
-        with _KEPT_LOCK:
-            _KEPT[key] = (period.as_of, value)
-            while len(_KEPT) > _KEPT_SIZE:
-                _KEPT.popitem(last=False)
-    return value, period.as_of
+            keep = _keep_for(took)
+            if 0 <= age <= keep:
+                return value, as_of
+            if LIVE_MAX_AGE is None and keep > 0 and 0 <= age <= keep * STALE_FACTOR:
+                _refresh_later(key, session.get_bind(), period.month, compute)
+                return value, as_of
+    return _compute(key, session, period, compute), period.as_of
+
+
+def _again(session: Session, area_id: int | None) -> OrgUnit | None:
+    """The area as the computing session has it (numbers may be computed again in another thread)."""
+    return session.get(OrgUnit, area_id) if area_id is not None else None
 
 
 def month_rows(session: Session, period: Period, by: str, units: Sequence[Unit],
                area: OrgUnit | None = None) -> tuple[list[Row], datetime]:
     """`unit_rows` of the period (fresh copies: the caller scores and ranks them) and the moment
     they are as of (the period's end, or when they were computed)."""
+    area_id = area.id if area is not None else None
     rows, as_of = _kept(session, period, ("rows", by, area.path if area is not None else "", tuple(units)),
-                        lambda: unit_rows(load_facts(session, period, area), by, units))
+                        lambda s, p: unit_rows(load_facts(s, p, _again(s, area_id)), by, units))
     return [replace(r) for r in rows], as_of
 
 
 def month_area_row(session: Session, period: Period, area: OrgUnit | None = None) -> tuple[Row, datetime]:
     """`area_row` of the period's cases in the area (a copy), and the moment it is as of."""
+    area_id = area.id if area is not None else None
     row, as_of = _kept(session, period, ("area", area.path if area is not None else ""),
-                       lambda: area_row(load_facts(session, period, area)))
+                       lambda s, p: area_row(load_facts(s, p, _again(s, area_id))))
     return replace(row), as_of
 
 

@@ -6,16 +6,22 @@ and service staff read their own department's row; nobody else reads rankings.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.errors import Forbidden, InvalidInput
 from app.org.models import OrgUnit, Role, User
 from app.reports import metrics
 from app.reports.settings import get_weights
 from app.timeutil import local_iso
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,3 +64,27 @@ def ranking_json(result: metrics.Ranking) -> dict[str, Any]:
     return {"month": result.period.month, "by": result.by, "complete": result.period.complete,
             "as_of": local_iso(result.period.as_of),
             "weights": result.weights, "rows": [r.as_dict() for r in result.rows]}
+
+
+def warm_up(db: Database) -> threading.Thread:
+    """Work out, in a thread, the numbers a county's leaders open first: this month's and last
+    month's ranking by department and by township, and the dashboard rates of each top-level area.
+    Where they are slow to compute (app.reports.metrics keeps those), the first leader to look after
+    the server starts does not wait for them; where they are cheap this costs next to nothing."""
+
+    def run() -> None:
+        try:
+            with db.unit_of_work(write=False) as session:
+                period = metrics.parse_month(None)
+                weights = get_weights(session)
+                for by in metrics.BY:
+                    metrics.ranking(session, period, by, weights)  # reads last month's too
+                for area in session.scalars(select(OrgUnit).where(OrgUnit.parent_id.is_(None))):
+                    for month in (period, metrics.previous(period)):
+                        metrics.month_area_row(session, month, area)
+        except Exception:  # noqa: BLE001  (a view computes them itself)
+            logger.exception("working out the report numbers after start failed")
+
+    thread = threading.Thread(target=run, name="report-warm-up", daemon=True)
+    thread.start()
+    return thread

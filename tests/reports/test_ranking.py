@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 COLUMNS = ("code", "rank", "dispatched", "closed_on_time", "closed_late", "still_open", "overdue", "returned",
            "extensions", "response_rate", "resolution_rate", "satisfaction_rate", "on_time_rate", "score",
            "previous_rank", "previous_score", "score_change")
@@ -144,7 +146,7 @@ def test_a_kept_month_is_served_until_it_is_older_than_the_setting(api, month, m
     assert fresh["as_of"] > first["as_of"]
     hrss = {r["code"]: r for r in fresh["rows"]}["hrss"]
     assert (hrss["dispatched"], hrss["still_open"]) == (1, 2)
-    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", 0.0)  # the default: every view computes
+    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", 0.0)  # 0: every view computes
     county_case(sc, "工地欠薪戊", ["hrss"])
     hrss = {r["code"]: r for r in rows(api, month="2026-11", by="department")["rows"]}["hrss"]
     assert (hrss["dispatched"], hrss["still_open"]) == (2, 3)
@@ -166,7 +168,7 @@ def test_numbers_kept_while_a_month_ran_are_not_its_final_word(monkeypatch):
     computed: list[str] = []
 
     def compute(label):
-        return lambda: computed.append(label) or label
+        return lambda _session, _period: computed.append(label) or label
 
     running = metrics.month_period(2026, 11, datetime(2026, 11, 30, 23, 50, tzinfo=LOCAL_TZ))
     over = metrics.month_period(2026, 11, datetime(2026, 12, 1, 0, 5, tzinfo=LOCAL_TZ))
@@ -174,3 +176,95 @@ def test_numbers_kept_while_a_month_ran_are_not_its_final_word(monkeypatch):
     assert metrics._kept(session, over, ("x",), compute("final")) == ("final", over.end)
     assert metrics._kept(session, over, ("x",), compute("again")) == ("final", over.end)
     assert computed == ["running", "final"]
+
+
+def test_slow_numbers_are_kept_by_their_cost_and_computed_again_in_the_background(monkeypatch):
+    """ONESTOP_REPORT_MAX_AGE unset: numbers that took 1 s are kept 60 s, then served once more while
+    a thread computes them again, and computed on the spot when far older; cheap ones never kept."""
+    import threading
+    import time
+    from collections import OrderedDict
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app import clock
+    from app.reports import metrics
+    from app.timeutil import LOCAL_TZ
+
+    class Work:
+        """perf_counter for the numbers' computations: each takes `seconds`."""
+        seconds = 1.0
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += self.seconds
+            return self.now
+
+    work = Work()
+    monkeypatch.setattr(metrics, "time", work)
+    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", None)
+    monkeypatch.setattr(metrics, "_KEPT", OrderedDict())
+    monkeypatch.setattr(metrics, "_REFRESHING", set())
+    session = Session(create_engine("sqlite://"))
+    results = iter("ABCDE")
+    computed_in: list[str] = []
+
+    def compute(_session, _period):
+        computed_in.append(threading.current_thread().name)
+        return next(results)
+
+    def kept():
+        return metrics._kept(session, metrics.parse_month("2026-11"), ("x",), compute)
+
+    clock.set_to(datetime(2026, 11, 10, 10, 0, tzinfo=LOCAL_TZ))
+    first, first_as_of = kept()
+    assert first == "A"
+    clock.advance(timedelta(seconds=30))
+    assert kept() == ("A", first_as_of)  # kept: younger than 60 × 1 s
+    clock.advance(timedelta(seconds=100))
+    assert kept() == ("A", first_as_of)  # served once more, while a thread computes them again
+    deadline = time.monotonic() + 10
+    while metrics._REFRESHING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    value, as_of = kept()
+    assert value == "B" and as_of > first_as_of + timedelta(seconds=120)
+    assert computed_in[1].startswith("report-refresh-2026-11")
+    clock.advance(timedelta(seconds=1000))  # beyond 10 × the keeping time: computed on the spot
+    assert kept()[0] == "C" and computed_in[2] == threading.current_thread().name
+    work.seconds = 0.1  # cheap: computed on every view
+    monkeypatch.setattr(metrics, "_KEPT", OrderedDict())
+    assert (kept()[0], kept()[0]) == ("D", "E")
+
+
+def test_the_numbers_leaders_open_first_are_worked_out_after_start(api, month, database, monkeypatch):
+    """`onestop serve` works out this month's and last month's rankings and the county's dashboard
+    rates in a thread: kept (as slow numbers are), the leader's first views compute nothing."""
+    from collections import OrderedDict
+
+    from sqlalchemy import select
+
+    from app.org.models import OrgUnit
+    from app.reports import metrics
+    from app.reports.ranking import warm_up
+
+    live = {by: table(rows(api, by=by)) for by in metrics.BY}
+    monkeypatch.setattr(metrics, "LIVE_MAX_AGE", None)
+    monkeypatch.setattr(metrics, "SLOW", 0.0)  # every computation counts as slow here: all are kept
+    monkeypatch.setattr(metrics, "KEEP_FACTOR", 10**9)
+    monkeypatch.setattr(metrics, "_KEPT", OrderedDict())
+    warm_up(database).join(timeout=60)
+
+    def nothing_computed(*_args, **_kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(metrics, "load_facts", nothing_computed)
+    assert {by: table(rows(api, by=by)) for by in metrics.BY} == live
+    with database.unit_of_work(write=False) as session:
+        county = session.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)))
+        period = metrics.parse_month(None)
+        for when in (period, metrics.previous(period)):
+            metrics.month_area_row(session, when, county)
+        with pytest.raises(AssertionError, match="computed again"):  # a month not worked out computes
+            metrics.month_area_row(session, metrics.parse_month("2026-09"), county)
