@@ -188,6 +188,31 @@ def _in_small_set_pg(element: in_small_set, compiler: Any, **kw: Any) -> str:
     return f"{compiler.process(element.column, **kw)} = ANY(ARRAY({compiler.process(element.subquery, **kw)}))"
 
 
+class json_is_true(ColumnElement[bool]):  # noqa: N801  (used like a SQL function)
+    """SQL: the JSON column's `key` holds `true` (the JSON value, not "true" nor 1), else false or
+    NULL. SQLite's json_extract turns true into 1, so each database gets its own test."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("key", InternalTraversal.dp_string)]
+
+    def __init__(self, column: Any, key: str) -> None:
+        if not key.isidentifier():
+            raise ValueError(f"not a plain JSON key: {key!r}")
+        self.column = column
+        self.key = key
+
+
+@compiles(json_is_true)
+def _json_is_true(element: json_is_true, compiler: Any, **kw: Any) -> str:
+    return f"(json_type({compiler.process(element.column, **kw)}, '$.{element.key}') = 'true')"
+
+
+@compiles(json_is_true, "postgresql")
+def _json_is_true_pg(element: json_is_true, compiler: Any, **kw: Any) -> str:
+    return f"(({compiler.process(element.column, **kw)} -> '{element.key}') = 'true'::jsonb)"
+
+
 def utcnow_column_default() -> datetime:
     from app import clock
 

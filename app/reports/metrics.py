@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
-from app.db import id_in
+from app.db import id_in, json_is_true
 from app.errors import InvalidInput
 from app.org.models import Department, OrgUnit
 from app.tasks.models import HumanTask, TaskStatus
@@ -242,26 +242,32 @@ def load_facts(session: Session, period: Period, area: OrgUnit | None = None) ->
     if area is not None:
         query = query.join(OrgUnit, OrgUnit.id == MediationCase.org_unit_id).where(OrgUnit.path.startswith(area.path))
     cases: dict[int, CaseFact] = {}
-    for cid, unit_id, created, closed in session.execute(query):
+    # fetched whole (row by row, psycopg answers each fetch on its own: a third of the time here)
+    for cid, unit_id, created, closed in session.connection().execute(query).all():
         cases[cid] = CaseFact(cid, unit_id, created, closed if closed is not None and closed < period.as_of else None)
-    # only the answers of departments (action) and callbacks (solved, satisfied) are read: fetch no other data
-    wanted = or_(HumanTask.role.in_(DISPATCH_ROLES), HumanTask.form == CALLBACK_FORM)
+    # only the answers of departments (action) and callbacks (solved, satisfied) are read, picked out by
+    # the database: the forms' other fields (a department's opinion text) never reach Python
+    dispatch, callback = HumanTask.role.in_(DISPATCH_ROLES), HumanTask.form == CALLBACK_FORM
     columns = (HumanTask.id, HumanTask.case_id, HumanTask.name, HumanTask.role, HumanTask.department_id,
                HumanTask.form, HumanTask.created_at, HumanTask.due_at, HumanTask.completed_at, HumanTask.status,
-               sql_case((wanted, HumanTask.data), else_=None).label("data"))
+               sql_case((dispatch, HumanTask.data["action"].as_string()), else_=None).label("action"),
+               sql_case((callback, json_is_true(HumanTask.data, "solved")), else_=None).label("solved"),
+               sql_case((callback, json_is_true(HumanTask.data, "satisfied")), else_=None).label("satisfied"))
     as_of = period.as_of
     cancelled_status = TaskStatus.cancelled
     for ids in chunks(sorted(cases)):
-        rows = session.execute(select(*columns).where(id_in(session, HumanTask.case_id, ids),
-                                                      HumanTask.created_at < as_of))
+        rows = session.connection().execute(select(*columns).where(id_in(session, HumanTask.case_id, ids),
+                                                                   HumanTask.created_at < as_of)).all()
         # the task as it stood at the period's end: later completions are not yet known
-        for tid, case_id, name, role, department_id, form, created, due, completed, status, data in rows:
+        for (tid, case_id, name, role, department_id, form, created, due, completed, status, action, solved,
+             satisfied) in rows:
             if completed is not None and completed >= as_of:
                 completed = None
             cases[case_id].tasks.append(TaskFact(
                 tid, case_id, name, role, department_id, form, created, due, completed,
                 status == cancelled_status and completed is not None,
-                data if completed is not None and isinstance(data, dict) else {}))
+                {"action": action, "solved": bool(solved), "satisfied": bool(satisfied)} if completed is not None
+                else {}))
     for case in cases.values():
         case.tasks.sort(key=lambda t: (t.created_at, t.id))
     return Facts(period, cases, townships(session))

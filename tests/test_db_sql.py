@@ -1,0 +1,27 @@
+"""The small SQL helpers of app.db that each database answers in its own words."""
+
+from __future__ import annotations
+
+from sqlalchemy import literal, select
+
+from app.db import JSONType, in_small_set, json_is_true
+from app.org.models import OrgUnit
+
+
+def test_json_is_true_means_the_json_value_true(db):
+    """`true` only: not the string "true", not 1 (SQLite's json_extract makes true and 1 alike)."""
+    docs = [{"solved": True}, {"solved": "true"}, {"solved": 1}, {"solved": False}, {}, [True], None]
+    with db.unit_of_work(write=False) as session:
+        found = [bool(session.scalar(select(json_is_true(literal(doc, JSONType), "solved")))) for doc in docs]
+    assert found == [True, False, False, False, False, False, False]
+
+
+def test_in_small_set_is_in(db):
+    with db.unit_of_work() as session:
+        session.add_all([OrgUnit(id=i, code=f"u{i}", name=f"u{i}", level=level, path=f"/{i}/")
+                         for i, level in ((1, "county"), (2, "township"), (3, "village"), (4, "township"))])
+    townships = select(OrgUnit.id).where(OrgUnit.level == "township")
+    with db.unit_of_work(write=False) as session:
+        kept = session.scalars(select(OrgUnit.id).where(in_small_set(OrgUnit.id, townships)).order_by(OrgUnit.id))
+        left = session.scalars(select(OrgUnit.id).where(~in_small_set(OrgUnit.id, townships)).order_by(OrgUnit.id))
+        assert (list(kept), list(left)) == ([2, 4], [1, 3])
