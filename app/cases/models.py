@@ -63,6 +63,11 @@ class MediationCase(Base):
     state: Mapped[CaseState] = relationship(back_populates="case", uselist=False, lazy="select")
 
 
+#: what the text search looks in (app.cases.queries.text_match), and on PostgreSQL what its trigram
+#: indexes cover (app/reports/models.py)
+SEARCHED = (MediationCase.case_no, MediationCase.title, MediationCase.citizen_name)
+
+
 class CaseState(Base):
     """The engine's serialized state of a case (without the spec), zlib-compressed JSON."""
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import clock, engine
-from app.cases.models import CaseEvent, CaseStatus, MediationCase
+from app.cases.models import SEARCHED, CaseEvent, CaseStatus, MediationCase
 from app.cases.service import DEADLINE_KEYS
 from app.db import Base, in_small_set
 from app.org.models import Department, OrgUnit, User
@@ -154,9 +154,9 @@ def text_match(q: str, *columns: Any) -> Any:
     """SQL: one of the columns (by default the case's number, title and citizen name) contains `q`,
     taken literally (% and _ are no wildcards here). Latin letters match in either case; a needle
     without any (Chinese, digits) is matched with LIKE, which PostgreSQL runs several times faster
-    than ILIKE on Chinese text. On PostgreSQL, trigram indexes answer needles of three characters or
-    more (app/reports/models.py)."""
-    columns = columns or (MediationCase.case_no, MediationCase.title, MediationCase.citizen_name)
+    than ILIKE on Chinese text. On PostgreSQL, trigram indexes on SEARCHED answer needles of three
+    characters or more (app/reports/models.py)."""
+    columns = columns or SEARCHED
     text = q.strip()
     needle = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     if text.lower() != text.upper():

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import DDL, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.cases.models import MediationCase
+from app.cases.models import SEARCHED, MediationCase
 from app.db import Base, utcnow_column_default
 from app.tasks.models import HumanTask
 
@@ -38,11 +38,10 @@ Index("ix_mediation_case_closed_at", MediationCase.closed_at)
 #: period's dispatches, not every year's)
 Index("ix_human_task_department_created", HumanTask.department_id, HumanTask.created_at, HumanTask.case_id)
 
-#: the text search (cases.queries.text_match: LIKE '%…%' on these columns) on PostgreSQL: trigram
-#: indexes answer a needle of three characters or more from the index (12 ms over a million cases,
-#: where the scan took 0.7 s). pg_trgm ships with PostgreSQL; where it cannot be created the
+#: the text search (cases.queries.text_match: LIKE '%…%' on the SEARCHED columns) on PostgreSQL:
+#: trigram indexes answer a needle of three characters or more from the index (12 ms over a million
+#: cases, where the scan took 0.7 s). pg_trgm ships with PostgreSQL; where it cannot be created the
 #: migration leaves these out and the search scans. SQLite scans.
-SEARCHED = (MediationCase.case_no, MediationCase.title, MediationCase.citizen_name)
 for _column in SEARCHED:
     Index(f"ix_mediation_case_{_column.key}_trgm", _column, postgresql_using="gin",
           postgresql_ops={_column.key: "gin_trgm_ops"}).ddl_if(dialect="postgresql")

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.cases.models import MediationCase
+from app.cases.models import SEARCHED, MediationCase
 from app.cases.queries import text_match
 from app.errors import InvalidInput
 from app.org.models import OrgUnit, User
@@ -71,11 +71,10 @@ def _open_cases_matching(q: str) -> Select[Any]:
     the archive) before joining the few thousand open tasks. OFFSET 0 keeps the planner from pushing
     the pattern down past that set.
     """
-    open_cases = (select(MediationCase.id, MediationCase.case_no, MediationCase.title, MediationCase.citizen_name)
+    open_cases = (select(MediationCase.id, *SEARCHED)
                   .where(MediationCase.id.in_(select(HumanTask.case_id).where(HumanTask.status == TaskStatus.open)))
                   .offset(0).subquery("open_cases"))
-    return select(open_cases.c.id).where(
-        text_match(q, open_cases.c.case_no, open_cases.c.title, open_cases.c.citizen_name))
+    return select(open_cases.c.id).where(text_match(q, *(open_cases.c[c.key] for c in SEARCHED)))
 
 
 def list_inbox(session: Session, user: User, scope: str, filters: InboxFilters | None = None, *,
