@@ -157,3 +157,22 @@ def test_an_xlsx_larger_than_a_sheet_is_refused_before_anything_is_sent(api, mon
     assert r.status_code == 422
     assert "download CSV" in r.get_json()["fields"]["from"]
     assert api.get("/reports/ledger.xlsx?month=2026-10&category=labour", "leader").status_code == 200
+
+
+def test_exports_keep_to_the_users_scope_and_take_filters_literally(api, month):
+    """Both export paths (COPY on PostgreSQL) list what the user's ledger lists, no more; a search
+    text with quotes, backslashes and SQL in it is a search text."""
+    def exported(query, user):
+        r = api.get(f"/reports/ledger.csv?{query}", user)
+        assert r.status_code == 200
+        rows = list(csv.reader(io.StringIO(r.data.decode("utf-8").lstrip("\ufeff"))))
+        book = load_workbook(io.BytesIO(api.get(f"/reports/ledger.xlsx?{query}", user).data))
+        in_xlsx = [row[0] for row in book.active.iter_rows(min_row=2, values_only=True)]
+        assert in_xlsx == [row[0] for row in rows[1:]]
+        return in_xlsx
+
+    for user in ("hrss", "receiver", "leader"):
+        assert exported("month=2026-10", user) == [i["case_no"] for i in ledger(api, "month=2026-10", user)["items"]]
+    hostile = "%27%3B%20DROP%20TABLE%20mediation_case%3B%20--%5C%25"  # '; DROP TABLE mediation_case; --\%
+    assert exported(f"month=2026-10&q={hostile}", "leader") == []
+    assert len(exported("month=2026-10", "leader")) == 7  # nothing happened to the cases
