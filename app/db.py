@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, any_, create_engine, event, literal
+from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, any_, create_engine, event, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
@@ -152,6 +152,26 @@ def after_commit(session: Session, hook: AfterCommit) -> None:
         hooks = session.info.setdefault("after_commit", [])
     if hook not in hooks:
         hooks.append(hook)
+
+
+@contextlib.contextmanager
+def planner_settings(session: Session, **settings: str) -> Iterator[None]:
+    """Run the statements of the block with PostgreSQL planner settings of their own (`jit="off"`),
+    in a savepoint rolled back after, so the settings end with the block (read-only work only).
+    Other databases run the block as it is."""
+    for name, value in settings.items():
+        if not name.isidentifier() or not value.isidentifier():
+            raise ValueError(f"not a plain setting: {name}={value}")
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    savepoint = session.begin_nested()
+    try:
+        for name, value in settings.items():
+            session.execute(text(f"SET LOCAL {name} = {value}"))
+        yield
+    finally:
+        savepoint.rollback()
 
 
 def id_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import literal, select
+from sqlalchemy import literal, literal_column, select
 
 from app.db import JSONType, in_small_set, json_is_true
 from app.org.models import OrgUnit
@@ -25,3 +25,28 @@ def test_in_small_set_is_in(db):
         kept = session.scalars(select(OrgUnit.id).where(in_small_set(OrgUnit.id, townships)).order_by(OrgUnit.id))
         left = session.scalars(select(OrgUnit.id).where(~in_small_set(OrgUnit.id, townships)).order_by(OrgUnit.id))
         assert (list(kept), list(left)) == ([2, 4], [1, 3])
+
+
+def test_planner_settings_end_with_their_block(db):
+    """PostgreSQL runs the block's statements with the settings, and the transaction goes on as it
+    was after (an error in the block included); elsewhere the block runs as it is."""
+    import pytest
+
+    from app.db import planner_settings
+
+    with db.unit_of_work(write=False) as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+
+        def nestloop() -> str | None:
+            return session.scalar(select(literal_column("current_setting('enable_nestloop')"))) if postgres else None
+
+        with planner_settings(session, enable_nestloop="off", jit="off"):
+            inside = nestloop()
+            assert session.scalar(select(literal(1))) == 1
+        assert (inside, nestloop()) == (("off", "on") if postgres else (None, None))
+        with pytest.raises(ZeroDivisionError), planner_settings(session, enable_nestloop="off"):
+            1 / 0  # noqa: B018
+        assert nestloop() == ("on" if postgres else None)
+        assert session.scalar(select(literal(2))) == 2
+        with pytest.raises(ValueError, match="not a plain setting"), planner_settings(session, jit="off; DROP"):
+            pass

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.cases.models import CaseStatus, MediationCase
 from app.cases.queries import STAGES, catalogue, overdue_clause, scoped, text_match, with_department
-from app.db import id_in
+from app.db import id_in, planner_settings
 from app.errors import InvalidInput
 from app.org.models import Department, OrgUnit, User
 from app.org.service import sees_area
-from app.reports import metrics, xlsx
+from app.reports import metrics, tally, xlsx
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import LOCAL_TZ, local_iso
 
@@ -290,7 +290,7 @@ def _rows(session: Session, cases: list[Any], names: Names) -> list[LedgerRow]:
     if not cases:
         return []
     tasks: dict[int, list[Any]] = {c.id: [] for c in cases}
-    callback_data = case((HumanTask.form == metrics.CALLBACK_FORM, HumanTask.data), else_=None)
+    callback_data = case((HumanTask.form == tally.CALLBACK_FORM, HumanTask.data), else_=None)
     for t in session.execute(select(HumanTask.case_id, HumanTask.due_at, HumanTask.completed_at, HumanTask.status,
                                     HumanTask.assignee_id, HumanTask.completed_by_id, HumanTask.department_id,
                                     HumanTask.role, HumanTask.id, HumanTask.form, callback_data.label("callback"))
@@ -319,7 +319,7 @@ def _rows(session: Session, cases: list[Any], names: Names) -> list[LedgerRow]:
                 end = t.completed_at
                 if t.completed_by_id and (last_done is None or (end, t.id) > (last_done.completed_at, last_done.id)):
                     last_done = t
-                if t.form == metrics.CALLBACK_FORM and (
+                if t.form == tally.CALLBACK_FORM and (
                         last_callback is None or (end, t.id) > (last_callback.completed_at, last_callback.id)):
                     last_callback = t
             if t.due_at is not None and end is not None:
@@ -527,7 +527,7 @@ def _copy_statement(session: Session, user: User, filters: Filters, names: Names
         return Jsonb({str(k): v for k, v in mapping.items()})
 
     params.update(
-        x_tz=LOCAL_TZ.key, x_now=clock.now(), x_callback_form=metrics.CALLBACK_FORM,
+        x_tz=LOCAL_TZ.key, x_now=clock.now(), x_callback_form=tally.CALLBACK_FORM,
         x_township=labels(names.township), x_place=labels(names.place), x_category=labels(names.categories),
         x_channel=labels(CHANNEL_ZH), x_department=labels(names.departments), x_stage=labels(STAGE_ZH),
         x_status=labels(STATUS_ZH), x_department_id=labels(names.department_ids), x_role=labels(ROLE_ZH))
@@ -541,11 +541,10 @@ def _copy(session: Session, user: User, filters: Filters, names: Names, fmt: str
     Within a savepoint: a download given up half way cancels the COPY, and the session stays usable.
     """
     statement, params = _copy_statement(session, user, filters, names, fmt)
-    with session.begin_nested():
+    # the query's estimated cost makes PostgreSQL compile it with JIT first: a second before the first
+    # row (measured), for expressions that are cheap anyway
+    with planner_settings(session, jit="off"):
         cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        # the query's estimated cost makes PostgreSQL compile it with JIT first: a second before the
-        # first row (measured), for expressions that are cheap anyway
-        cursor.execute("SET LOCAL jit = off")
         with cursor.copy(statement, params) as copy:
             if fmt == "text":
                 yield from copy.rows()

@@ -21,6 +21,7 @@ from app.org.models import Department, OrgUnit, User
 from app.processes.service import deploy_bundle, latest_process_version, pin_runtime_spec, read_bundle_dir
 from app.reports import ledger
 from app.tasks.models import HumanTask
+from tests.reports.rows import case_row, task_row
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -57,24 +58,11 @@ def _world(session):
 
 
 def _case(w, case_id: int, created: datetime, **fields):
-    row = {"id": case_id, "case_no": f"QX-2026-{case_id:06d}", "title": f"事项{case_id}", "description": "",
-           "category": "labour", "urgency": "normal", "channel": "walk_in", "citizen_name": "张三",
-           "citizen_phone": "13800000000", "org_unit_id": w["county"].id, "address": "", "status": "open",
-           "stage": "convene", "level": "county", "lead_department": None, "departments": [],
-           "deadline_accept": created + timedelta(days=1), "deadline_convene": created + timedelta(days=3),
-           "deadline_reply": created + timedelta(days=9), "deadline_callback": None, "process_id": "mediation",
-           "process_version": 1, "runtime_spec_id": w["spec"].id, "has_incident": False, "created_at": created,
-           "closed_at": None, "updated_at": created, "lock_version": 1}
-    row.update(fields)
-    return row
+    return case_row(case_id, created, **{"spec_id": w["spec"].id, "org_unit_id": w["county"].id, **fields})
 
 
-def _task(w, case_id: int, n: int, *, status="open", role="mediator", due=None, done=None, by=None,
-          assignee=None, department=None, form="note.json", data=None):
-    return {"case_id": case_id, "engine_task_id": f"{case_id}-{n}", "name": f"t{n}", "title": "", "lane": role,
-            "role": role, "department_id": department, "org_unit_id": w["county"].id, "assignee_id": assignee,
-            "form": form, "ui_form": None, "due_at": due, "status": status, "created_at": NOW - timedelta(days=20),
-            "completed_at": done, "completed_by_id": by, "data": data}
+def _task(w, case_id: int, n: int, **fields):
+    return task_row(case_id, n, org_unit_id=w["county"].id, created=NOW - timedelta(days=20), **fields)
 
 
 @pytest.fixture

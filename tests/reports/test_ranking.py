@@ -259,7 +259,7 @@ def test_the_numbers_leaders_open_first_are_worked_out_after_start(api, month, d
     def nothing_computed(*_args, **_kwargs):
         raise AssertionError("computed again")
 
-    monkeypatch.setattr(metrics, "load_facts", nothing_computed)
+    monkeypatch.setattr(metrics.tally, "count", nothing_computed)
     assert {by: table(rows(api, by=by)) for by in metrics.BY} == live
     with database.unit_of_work(write=False) as session:
         county = session.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)))
