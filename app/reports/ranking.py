@@ -66,22 +66,30 @@ def ranking_json(result: metrics.Ranking) -> dict[str, Any]:
             "weights": result.weights, "rows": [r.as_dict() for r in result.rows]}
 
 
+#: how many months of rankings `onestop serve` works out as it starts (a year of monthly reviews)
+WARM_MONTHS = 12
+
+
 def warm_up(db: Database) -> threading.Thread:
-    """Work out, in a thread, the numbers a county's leaders open first: this month's and last
-    month's ranking by department and by township, and the dashboard rates of each top-level area.
-    Where they are slow to compute (app.reports.metrics keeps those), the first leader to look after
-    the server starts does not wait for them; where they are cheap this costs next to nothing."""
+    """Work out, in a thread, the numbers a county's leaders open: the rankings by department and by
+    township of this month and the eleven before it (newest first), and the dashboard rates of each
+    top-level area for this month and the last. Where they are slow to compute (app.reports.metrics
+    keeps those; a month that is over is kept for good) no leader waits for them after the server
+    starts; where they are cheap this costs next to nothing."""
 
     def run() -> None:
         try:
             with db.unit_of_work(write=False) as session:
-                period = metrics.parse_month(None)
+                months = [metrics.parse_month(None)]
+                while len(months) < WARM_MONTHS:
+                    months.append(metrics.previous(months[-1]))
                 weights = get_weights(session)
-                for by in metrics.BY:
-                    metrics.ranking(session, period, by, weights)  # reads last month's too
                 for area in session.scalars(select(OrgUnit).where(OrgUnit.parent_id.is_(None))):
-                    for month in (period, metrics.previous(period)):
+                    for month in months[:2]:
                         metrics.month_area_row(session, month, area)
+                for month in months:
+                    for by in metrics.BY:
+                        metrics.ranking(session, month, by, weights)  # reads the month before too
         except Exception:  # noqa: BLE001  (a view computes them itself)
             logger.exception("working out the report numbers after start failed")
 
