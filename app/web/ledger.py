@@ -13,6 +13,7 @@ from app.cases.queries import STAGES, places_for
 from app.errors import DomainError, Forbidden, InvalidInput
 from app.org.models import Department
 from app.reports import exports, ledger, metrics
+from app.reports.ranking import scope_for
 from app.web import bp, database, login_required, page_session
 from app.web.cases import category_labels
 from app.web.ranking import drill_labels
@@ -46,8 +47,10 @@ def ledger_page() -> Any:
         result = ledger.page(s, g.user, filters, number) if not errors else None
         drill_row = None
         if filters.drill:
+            # the number as the user's scope has it, the same (kept) computation as the cases listed
             drill_row, _ids = metrics.drill(s, metrics.parse_month(filters.drill["month"]), filters.drill["by"],
-                                            filters.drill["unit"], filters.drill["metric"])
+                                            filters.drill["unit"], filters.drill["metric"],
+                                            area=scope_for(g.user, filters.drill["by"]).area)
         departments = list(s.execute(select(Department.code, Department.name).order_by(Department.code)))
         response = render_template(
             "web/ledger.html", result=result, filters=filters, args=filters.args(), errors=errors, raw=args,
