@@ -84,7 +84,9 @@ DOCUMENT: dict[str, Any] = {
                 "id": {"type": "integer"}, "name": {"type": "string", "description": "BPMN element id"},
                 "title": {"type": "string"}, "case_no": {"type": "string"}, "lane": {"type": ["string", "null"]},
                 "department": {"type": ["string", "null"]}, "assignee": {"type": ["string", "null"]},
-                "due_at": {"type": ["string", "null"], "format": "date-time"}, "form": {}}},
+                "due_at": {"type": ["string", "null"], "format": "date-time"}, "form": {},
+                "about": {"type": ["object", "null"], "description": "what the task is about beyond its title "
+                          "(a supervision: deadline, department, department_name)"}}},
             "User": {"type": "object", "required": ["username", "password", "roles", "org_unit"], "properties": {
                 "username": {"type": "string"}, "password": {"type": "string", "minLength": 8},
                 "display_name": {"type": "string"},

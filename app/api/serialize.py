@@ -91,6 +91,7 @@ def task_summary(task: HumanTask) -> dict[str, Any]:
         "assignee": task.assignee.username if task.assignee else None,
         "due_at": local_iso(task.due_at),
         "overdue": task.due_at is not None and task.due_at < clock.now(),
+        "about": task.about,
         "form": task.form,
         "status": str(task.status),
         "created_at": local_iso(task.created_at),

@@ -315,6 +315,24 @@ def _assignee_of(session: Session, ready: engine.ReadyTask) -> int | None:
     return session.scalar(select(User.id).where(User.username == username))
 
 
+def _about(session: Session, ready: engine.ReadyTask) -> dict[str, str] | None:
+    """What a new task is about, from its data: the deadline (`supervised_stage`) and department
+    (`supervised_department`, a code or {code, ...}) a supervision is for. None when it says nothing."""
+    found: dict[str, str] = {}
+    deadline = ready.data.get("supervised_stage")
+    if isinstance(deadline, str) and deadline in DEADLINE_KEYS:
+        found["deadline"] = deadline
+    code = ready.data.get("supervised_department")
+    if isinstance(code, dict):
+        code = code.get("code")
+    if isinstance(code, str) and code:
+        found["department"] = code[:64]
+        name = session.scalar(select(Department.name).where(Department.code == code))
+        if name:
+            found["department_name"] = name
+    return found or None
+
+
 def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor: User | None) -> list[HumanTask]:
     """Cancel the open tasks the engine no longer waits for, open rows for new ones; return the new rows."""
     # the case, its place and (mostly) the actor are in the session already: no joins needed
@@ -342,6 +360,7 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor:
             role=place.role, department_id=department.id if department else None,
             org_unit_id=place.org_unit.id, assignee_id=_assignee_of(session, ready), form=ready.form,
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
+            about=_about(session, ready),
         )
         session.add(row)
         created.append(row)

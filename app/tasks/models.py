@@ -47,6 +47,10 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     data: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    #: what the task is about, where its process says so beyond the title: a supervision's overdue
+    #: deadline and department, {"deadline": "convene", "department": "hrss", "department_name": "人社局"}
+    #: (the name as it was when the task opened). Two supervisions of one case differ only in this.
+    about: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     #: when the people of this task were told it is overdue (once)
     overdue_notified_at: Mapped[datetime | None]
 

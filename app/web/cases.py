@@ -61,6 +61,19 @@ def deadline_labels() -> dict[str, str]:
     return {"accept": _("受理时限"), "convene": _("召集时限"), "reply": _("回复时限"), "callback": _("回访时限")}
 
 
+@bp.app_template_global()
+def task_about(about: dict[str, Any] | None) -> str:
+    """What a task is about in a few words (HumanTask.about), e.g. for a supervision: "人社局逾期未反馈"
+    (a department's answer) or "召集时限已过" (a stage's deadline); empty when its process said nothing."""
+    if not about:
+        return ""
+    department = about.get("department_name") or about.get("department")
+    if department:
+        return _("%(department)s逾期未反馈", department=department)
+    deadline = deadline_labels().get(about.get("deadline") or "")
+    return _("%(deadline)s已过", deadline=deadline) if deadline else ""
+
+
 def role_labels() -> dict[str, str]:
     return {"receiver": _("受理员"), "mediator": _("调解员"), "department": _("部门"), "service": _("服务机构"),
             "leader": _("领导")}

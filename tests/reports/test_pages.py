@@ -21,6 +21,8 @@ def test_leader_lands_on_the_dashboard(client, api, month):
     assert tiles == {"今日受理": 0, "今日到期待办": 0, "超期事项": 4, "在办事项": 4}
     # the supervision tasks the timers opened for the leaders are waiting for them
     assert html.count('class="caseno"') >= 4 and "督办" in html
+    # each says what it supervises: E's silent department, G's intake (two on one case would differ)
+    assert "司法局逾期未反馈" in html and "受理时限已过" in html
     # the area's rates of October: response 5/7 (A, B, C, D, E on time; F late; G never), solved 3/4
     assert "上月 71.4%" in html and "上月 75.0%" in html and "上月 50.0%" in html
 

@@ -35,6 +35,7 @@ def test_accept_ladder_across_mid_autumn_and_a_make_up_sunday(scenario):
     detail = sc.detail(supervise, "leader")
     assert detail["form"]["schema"]["required"] == ["instruction"]
     assert detail["data"]["supervised_stage"] == "accept"
+    assert supervise["about"] == {"deadline": "accept"}  # what the inbox and dashboard say it is about
     assert sc.api.get("/tasks?scope=group", "leader").get_json()["items"][0]["name"] == "supervise"
     sc.complete("leader", supervise, {"instruction": "请网格员今日内完成受理"})
     assert sc.open_tasks(case_no) == [("intake", None)]
@@ -107,6 +108,7 @@ def test_department_ladder_targets_the_department(scenario):
     # assigned to the day's receiving leader, not to the department
     assert (supervise["lane"], supervise["department"], supervise["assignee"]) == ("leader", None, "leader")
     assert sc.detail(supervise, "leader")["data"]["supervised_department"] == "hrss"
+    assert (supervise["about"]["department"], supervise["about"]["department_name"]) == ("hrss", "人社局")
     sc.complete("leader", supervise, {"instruction": "请人社局今日反馈"})
     sc.do("hrss", case_no, "department_opinion", {"action": "opinion", "text": "已立案"}, "hrss")
     assert sc.case(case_no)["stage"] == "mediate"
