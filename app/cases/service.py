@@ -417,10 +417,19 @@ def _sync_fields(case: MediationCase, step: engine.Step) -> None:
         case.stage = step.ready[0].name[:64]
 
 
+#: new task rows whose people are still to be told, with their cases (see `sync_case`'s `later`)
+NewTasks = list[tuple[MediationCase, HumanTask]]
+
+
 def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: engine.Step, *,
-              actor: User | None, action: dict[str, Any]) -> None:
-    """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents)."""
-    from app.notify.service import notify_task_created
+              actor: User | None, action: dict[str, Any], later: NewTasks | None = None) -> None:
+    """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents).
+
+    With `later`, nothing is flushed: the new task rows are added to it, and the caller flushes once
+    for many cases, then calls `app.notify.service.notify_tasks_created` (the scheduler fires 50
+    cases in one transaction: one INSERT per table for all of them, not a round of statements each).
+    """
+    from app.notify.service import notify_tasks_created
 
     case.state.blob = step.state
     case.updated_at = clock.now()
@@ -437,10 +446,11 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
             case.status = CaseStatus.closed
             case.closed_at = clock.now()
             add_event(session, case, "case_closed", actor=actor)
+    if later is not None:
+        later.extend((case, row) for row in created)
+        return
     session.flush()
-    # the notifications need the new tasks' ids; they are written by the next flush or the commit
-    for row in created:
-        notify_task_created(session, case, row)
+    notify_tasks_created(session, [(case, row) for row in created])
 
 
 def _record_incident(session: Session, case: MediationCase, error: engine.EngineError,
@@ -527,11 +537,12 @@ def deliver_message(session: Session, actor: User | None, case_no: str, name: st
 
 
 def fire_case_timers(session: Session, case_id: int, *, locked: MediationCase | None = None,
-                     due: list[PendingTimer] | None = None) -> list[str]:
+                     due: list[PendingTimer] | None = None, later: NewTasks | None = None) -> list[str]:
     """Fire the due timers of one case (idempotent: nothing due, nothing happens); return their names.
 
     `locked` is the case when the caller has locked it already in this transaction, and `due` its
-    pending timers that are due now, read after the lock (the scheduler claims many cases at once).
+    pending timers that are due now, read after the lock (the scheduler claims many cases at once);
+    `later` as in `sync_case`.
     """
     case = locked if locked is not None else lock_case_by_id(session, case_id)
     if due is None:
@@ -545,5 +556,5 @@ def fire_case_timers(session: Session, case_id: int, *, locked: MediationCase | 
     for timer in due:
         add_event(session, case, "timer_fired", task_name=timer.name, message=timer.name,
                   data={"due_at": local_iso(timer.due_at)})
-    sync_case(session, case, spec, step, actor=None, action={"op": "timers"})
+    sync_case(session, case, spec, step, actor=None, action={"op": "timers"}, later=later)
     return names

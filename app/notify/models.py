@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow_column_default
 
@@ -57,3 +57,6 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow_column_default)
     sent_at: Mapped[datetime | None]
+
+    #: set with the notification still unwritten: the flush writes it first (no flush per message)
+    notification = relationship("Notification", lazy="raise")

@@ -54,16 +54,28 @@ def _notify(session: Session, users: Iterable[User], kind: NotificationKind, cas
         session.add(note)
         made.append(note)
         if user.phone:
-            session.flush()
             session.add(OutboxMessage(channel="sms", recipient=user.phone, body=f"【一站式调处】{text}"[:500],
-                                      notification_id=note.id, next_attempt_at=clock.now()))
+                                      notification=note, next_attempt_at=clock.now()))
     return made
 
 
-def notify_task_created(session: Session, case: MediationCase, task: HumanTask) -> list[Notification]:
-    """Tell the people who may do a new task that it is waiting."""
-    return _notify(session, users_for_task(session, task), NotificationKind.task_new, case, task,
-                   f"新待办：{case.case_no}「{case.title}」— {task.title}")
+def notify_task_created(session: Session, case: MediationCase, task: HumanTask,
+                        users: list[User] | None = None) -> list[Notification]:
+    """Tell the people who may do a new task that it is waiting (`users`: found already)."""
+    return _notify(session, users_for_task(session, task) if users is None else users, NotificationKind.task_new,
+                   case, task, f"新待办：{case.case_no}「{case.title}」— {task.title}")
+
+
+def notify_tasks_created(session: Session, created: Iterable[tuple[MediationCase, HumanTask]]) -> None:
+    """`notify_task_created` for many flushed task rows: the people of tasks alike (same assignee,
+    place, department and role) are looked up once, and the notifications are written together."""
+    found: dict[tuple[int | None, int, int | None, str], list[User]] = {}
+    with session.no_autoflush:
+        for case, task in created:
+            key = (task.assignee_id, task.org_unit_id, task.department_id, task.role)
+            if key not in found:
+                found[key] = users_for_task(session, task)
+            notify_task_created(session, case, task, found[key])
 
 
 def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, reason: str) -> list[Notification]:

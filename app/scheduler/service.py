@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, contains_eager
 
 from app import clock
 from app.cases.models import CaseState, MediationCase
-from app.cases.service import fire_case_timers
+from app.cases.service import NewTasks, fire_case_timers
 from app.db import Database
+from app.notify.service import notify_tasks_created
 from app.scheduler.models import PendingTimer, SharedClock
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,11 @@ def _fire_batches(db: Database, max_cases: int, batch: int, skip: set[int]) -> l
                 for timer in session.scalars(select(PendingTimer).where(PendingTimer.case_id.in_(ids),
                                                                         PendingTimer.due_at <= now)):
                     due[timer.case_id].append(timer)
+                created: NewTasks = []
                 for case in cases:
                     current = case.id
                     try:
-                        names = fire_case_timers(session, case.id, locked=case, due=due[case.id])
+                        names = fire_case_timers(session, case.id, locked=case, due=due[case.id], later=created)
                     except Exception:
                         # skipped before the rollback releases its lock: no other worker takes it up
                         skip.add(case.id)
@@ -118,6 +120,9 @@ def _fire_batches(db: Database, max_cases: int, batch: int, skip: set[int]) -> l
                     if names:
                         batch_fired.append(Fired(case_id=case.id, case_no=case.case_no, names=tuple(names)))
                 current = None
+                # the batch's rows in one flush (a statement per table, not a round per case)
+                session.flush()
+                notify_tasks_created(session, created)
                 # a case whose due timer the engine did not take is not tried again in this run
                 skip.update(session.scalars(select(PendingTimer.case_id).where(
                     PendingTimer.case_id.in_(ids), PendingTimer.due_at <= clock.now())))

@@ -60,6 +60,30 @@ def test_clock_endpoint_fires_due_timers_once(api, database):
     assert fired_count(database, "提醒") == 1 and fired_count(database, "超期督办") == 1
 
 
+def test_a_batch_of_cases_tells_the_people_of_every_task_its_timers_opened(api, database):
+    """The scheduler fires many cases in one transaction and writes their rows together: each task a
+    timer opened still reaches the bell, and the phone, of the people who may do it, once."""
+    from app.notify.models import Notification, OutboxMessage
+    from app.org.models import User
+    from app.tasks.models import HumanTask
+
+    deploy_timers(api)
+    with database.unit_of_work() as s:
+        s.scalar(select(User).where(User.username == "leader")).phone = "13900000000"
+    cases = [new_case(api) for _ in range(3)]
+    fired = api.post("/testing/clock", json={"advance": "P2D"}).get_json()["fired"]
+    assert sorted(f["case_no"] for f in fired) == sorted(cases)
+    with database.unit_of_work(write=False) as s:
+        leader = s.scalar(select(User).where(User.username == "leader"))
+        tasks = list(s.scalars(select(HumanTask).where(HumanTask.name == "supervise")))
+        assert sorted(t.case.case_no for t in tasks) == sorted(cases)
+        for task in tasks:
+            notes = list(s.scalars(select(Notification).where(Notification.task_id == task.id)))
+            assert [n.user_id for n in notes] == [leader.id]
+            sms = list(s.scalars(select(OutboxMessage).where(OutboxMessage.notification_id == notes[0].id)))
+            assert [m.recipient for m in sms] == ["13900000000"]
+
+
 def test_clock_endpoint_is_404_without_testing(client, config, db_url):
     from app import create_app
 
