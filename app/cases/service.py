@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -333,13 +333,17 @@ def _about(session: Session, ready: engine.ReadyTask) -> dict[str, str] | None:
     return found or None
 
 
-def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor: User | None) -> list[HumanTask]:
-    """Cancel the open tasks the engine no longer waits for, open rows for new ones; return the new rows."""
-    # the case, its place and (mostly) the actor are in the session already: no joins needed
-    # (read without flushing first: a task completed by this step may still say open in the table)
-    open_rows = {t.engine_task_id: t for t in session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open)
-        .options(lazyload("*"))) if t.status == TaskStatus.open}
+def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
+                known: list[HumanTask] | None = None) -> list[HumanTask]:
+    """Cancel the open tasks the engine no longer waits for, open rows for new ones; return the new
+    rows. `known`: the case's open task rows, read by the caller."""
+    if known is None:
+        # the case, its place and (mostly) the actor are in the session already: no joins needed
+        # (read without flushing first: a task completed by this step may still say open in the table)
+        known = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
+                                                              HumanTask.status == TaskStatus.open)
+                                     .options(lazyload("*"))))
+    open_rows = {t.engine_task_id: t for t in known if t.status == TaskStatus.open}
     ready_ids = {r.id for r in step.ready}
     now = clock.now()
     created: list[HumanTask] = []
@@ -370,8 +374,14 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step, actor:
     return created
 
 
-def _sync_timers(session: Session, case: MediationCase, step: engine.Step) -> None:
-    session.execute(delete(PendingTimer).where(PendingTimer.case_id == case.id))
+def _sync_timers(session: Session, case: MediationCase, step: engine.Step,
+                 known: list[PendingTimer] | None = None) -> None:
+    """The case's pending timers become the step's; `known`: the case's timer rows, read by the caller."""
+    if known is None:
+        session.execute(delete(PendingTimer).where(PendingTimer.case_id == case.id))
+    else:
+        for row in known:  # deleted by the flush, all of a batch's in one statement
+            session.delete(row)
     for timer in step.timers:
         session.add(PendingTimer(case_id=case.id, engine_task_id=timer.task_id, name=timer.name,
                                  due_at=timer.due_at))
@@ -417,25 +427,44 @@ def _sync_fields(case: MediationCase, step: engine.Step) -> None:
         case.stage = step.ready[0].name[:64]
 
 
-#: new task rows whose people are still to be told, with their cases (see `sync_case`'s `later`)
-NewTasks = list[tuple[MediationCase, HumanTask]]
+@dataclass
+class Batch:
+    """Many locked cases written in one flush (the scheduler fires 50 in one transaction): their
+    open task rows and pending timers read in one query each, and the new task rows whose people
+    are to be told once the batch is flushed (the notifications need the rows' ids)."""
+
+    open_tasks: dict[int, list[HumanTask]] = field(default_factory=dict)
+    timers: dict[int, list[PendingTimer]] = field(default_factory=dict)
+    created: list[tuple[MediationCase, HumanTask]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, session: Session, case_ids: list[int]) -> Batch:
+        batch = cls({case_id: [] for case_id in case_ids}, {case_id: [] for case_id in case_ids})
+        for task in session.scalars(select(HumanTask).where(HumanTask.case_id.in_(case_ids),
+                                                            HumanTask.status == TaskStatus.open)
+                                    .options(lazyload("*"))):
+            batch.open_tasks[task.case_id].append(task)
+        for timer in session.scalars(select(PendingTimer).where(PendingTimer.case_id.in_(case_ids))):
+            batch.timers[timer.case_id].append(timer)
+        return batch
 
 
 def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: engine.Step, *,
-              actor: User | None, action: dict[str, Any], later: NewTasks | None = None) -> None:
+              actor: User | None, action: dict[str, Any], batch: Batch | None = None) -> None:
     """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents).
 
-    With `later`, nothing is flushed: the new task rows are added to it, and the caller flushes once
-    for many cases, then calls `app.notify.service.notify_tasks_created` (the scheduler fires 50
-    cases in one transaction: one INSERT per table for all of them, not a round of statements each).
+    In a `batch` (which read the case's open tasks and timers), nothing is flushed: the new task rows
+    are added to `batch.created`, and the caller flushes once for all its cases, then calls
+    `app.notify.service.notify_tasks_created` (one INSERT per table for the batch, not a round of
+    statements per case).
     """
     from app.notify.service import notify_tasks_created
 
     case.state.blob = step.state
     case.updated_at = clock.now()
     with session.no_autoflush:  # all of it in one flush
-        created = _sync_tasks(session, case, step, actor)
-        _sync_timers(session, case, step)
+        created = _sync_tasks(session, case, step, batch.open_tasks[case.id] if batch else None)
+        _sync_timers(session, case, step, batch.timers[case.id] if batch else None)
         _sync_fields(case, step)
         for event in step.events:
             add_event(session, case, "process_event", message=str(event.get("name") or event.get("code") or ""),
@@ -446,8 +475,8 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
             case.status = CaseStatus.closed
             case.closed_at = clock.now()
             add_event(session, case, "case_closed", actor=actor)
-    if later is not None:
-        later.extend((case, row) for row in created)
+    if batch is not None:
+        batch.created.extend((case, row) for row in created)
         return
     session.flush()
     notify_tasks_created(session, [(case, row) for row in created])
@@ -537,12 +566,12 @@ def deliver_message(session: Session, actor: User | None, case_no: str, name: st
 
 
 def fire_case_timers(session: Session, case_id: int, *, locked: MediationCase | None = None,
-                     due: list[PendingTimer] | None = None, later: NewTasks | None = None) -> list[str]:
+                     due: list[PendingTimer] | None = None, batch: Batch | None = None) -> list[str]:
     """Fire the due timers of one case (idempotent: nothing due, nothing happens); return their names.
 
     `locked` is the case when the caller has locked it already in this transaction, and `due` its
     pending timers that are due now, read after the lock (the scheduler claims many cases at once);
-    `later` as in `sync_case`.
+    `batch` as in `sync_case`.
     """
     case = locked if locked is not None else lock_case_by_id(session, case_id)
     if due is None:
@@ -556,5 +585,5 @@ def fire_case_timers(session: Session, case_id: int, *, locked: MediationCase | 
     for timer in due:
         add_event(session, case, "timer_fired", task_name=timer.name, message=timer.name,
                   data={"due_at": local_iso(timer.due_at)})
-    sync_case(session, case, spec, step, actor=None, action={"op": "timers"}, later=later)
+    sync_case(session, case, spec, step, actor=None, action={"op": "timers"}, batch=batch)
     return names

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from app import clock
 from app.cases.models import CaseState, MediationCase
-from app.cases.service import NewTasks, fire_case_timers
+from app.cases.service import Batch, fire_case_timers
 from app.db import Database
 from app.notify.service import notify_tasks_created
 from app.scheduler.models import PendingTimer, SharedClock
@@ -104,15 +104,13 @@ def _fire_batches(db: Database, max_cases: int, batch: int, skip: set[int]) -> l
                 # released only after it joined `skip`, so checking again now that we hold it is exact
                 cases = [case for case in claimed if case.id not in skip]
                 ids = [case.id for case in cases]
-                due: dict[int, list[PendingTimer]] = {case_id: [] for case_id in ids}
-                for timer in session.scalars(select(PendingTimer).where(PendingTimer.case_id.in_(ids),
-                                                                        PendingTimer.due_at <= now)):
-                    due[timer.case_id].append(timer)
-                created: NewTasks = []
+                # their open tasks and all their timers, read once for the batch after the lock
+                known = Batch.read(session, ids)
                 for case in cases:
                     current = case.id
                     try:
-                        names = fire_case_timers(session, case.id, locked=case, due=due[case.id], later=created)
+                        due = [t for t in known.timers[case.id] if t.due_at <= now]
+                        names = fire_case_timers(session, case.id, locked=case, due=due, batch=known)
                     except Exception:
                         # skipped before the rollback releases its lock: no other worker takes it up
                         skip.add(case.id)
@@ -122,7 +120,7 @@ def _fire_batches(db: Database, max_cases: int, batch: int, skip: set[int]) -> l
                 current = None
                 # the batch's rows in one flush (a statement per table, not a round per case)
                 session.flush()
-                notify_tasks_created(session, created)
+                notify_tasks_created(session, known.created)
                 # a case whose due timer the engine did not take is not tried again in this run
                 skip.update(session.scalars(select(PendingTimer.case_id).where(
                     PendingTimer.case_id.in_(ids), PendingTimer.due_at <= clock.now())))
