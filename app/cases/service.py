@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, text
+from sqlalchemy import Select, delete, exists, select, text
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from app import clock, engine
@@ -333,16 +333,20 @@ def _about(session: Session, ready: engine.ReadyTask) -> dict[str, str] | None:
     return found or None
 
 
+def _open_tasks(case_ids: list[int]) -> Select[tuple[HumanTask]]:
+    """The cases' open task rows. Their case, place and (mostly) actor are in the session already: no
+    joins. Read without flushing first, a task completed by this step may still say open in the
+    table: callers check the status the session has."""
+    return (select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == TaskStatus.open)
+            .options(lazyload("*")))
+
+
 def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
                 known: list[HumanTask] | None = None) -> list[HumanTask]:
     """Cancel the open tasks the engine no longer waits for, open rows for new ones; return the new
     rows. `known`: the case's open task rows, read by the caller."""
     if known is None:
-        # the case, its place and (mostly) the actor are in the session already: no joins needed
-        # (read without flushing first: a task completed by this step may still say open in the table)
-        known = list(session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
-                                                              HumanTask.status == TaskStatus.open)
-                                     .options(lazyload("*"))))
+        known = list(session.scalars(_open_tasks([case.id])))
     open_rows = {t.engine_task_id: t for t in known if t.status == TaskStatus.open}
     ready_ids = {r.id for r in step.ready}
     now = clock.now()
@@ -440,9 +444,7 @@ class Batch:
     @classmethod
     def read(cls, session: Session, case_ids: list[int]) -> Batch:
         batch = cls({case_id: [] for case_id in case_ids}, {case_id: [] for case_id in case_ids})
-        for task in session.scalars(select(HumanTask).where(HumanTask.case_id.in_(case_ids),
-                                                            HumanTask.status == TaskStatus.open)
-                                    .options(lazyload("*"))):
+        for task in session.scalars(_open_tasks(case_ids)):
             batch.open_tasks[task.case_id].append(task)
         for timer in session.scalars(select(PendingTimer).where(PendingTimer.case_id.in_(case_ids))):
             batch.timers[timer.case_id].append(timer)
@@ -566,17 +568,19 @@ def deliver_message(session: Session, actor: User | None, case_no: str, name: st
 
 
 def fire_case_timers(session: Session, case_id: int, *, locked: MediationCase | None = None,
-                     due: list[PendingTimer] | None = None, batch: Batch | None = None) -> list[str]:
+                     batch: Batch | None = None) -> list[str]:
     """Fire the due timers of one case (idempotent: nothing due, nothing happens); return their names.
 
-    `locked` is the case when the caller has locked it already in this transaction, and `due` its
-    pending timers that are due now, read after the lock (the scheduler claims many cases at once);
-    `batch` as in `sync_case`.
+    `locked` is the case when the caller has locked it already in this transaction; `batch` as in
+    `sync_case` (the scheduler claims many cases at once and read their timers after the lock).
     """
     case = locked if locked is not None else lock_case_by_id(session, case_id)
-    if due is None:
+    now = clock.now()
+    if batch is not None:
+        due = [t for t in batch.timers[case.id] if t.due_at <= now]
+    else:
         due = list(session.scalars(select(PendingTimer).where(PendingTimer.case_id == case.id,
-                                                              PendingTimer.due_at <= clock.now())))
+                                                              PendingTimer.due_at <= now)))
     if not due or case.status == CaseStatus.closed:
         return []
     spec = load_spec(session, case.runtime_spec_id)

@@ -94,12 +94,17 @@ def _tasks(w: Window, cases: CTE) -> CTE:
         "MATERIALIZED")
 
 
-def _response(w: Window, done: Any, due: Any) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """A first task's response (done within its time limit, any answer) as (hit, miss); still open
-    and not yet due it is neither."""
-    hit = and_(done.isnot(None), or_(due.is_(None), done <= due))
-    miss = or_(and_(done.isnot(None), due.isnot(None), done > due), and_(done.is_(None), due < w.as_of))
-    return hit, miss
+def _columns(w: Window, *, received: Any, first_done: Any, first_due: Any, closed: Any, late: Any,
+             still_open: Any, overdue: Any) -> dict[str, ColumnElement[bool]]:
+    """The assessment's columns from what a unit's items are: received in the period, the first
+    task's answer and time limit (its response: done within the limit, any answer; still open and
+    not yet due it is neither), closed in the period (late or not), still open, overdue."""
+    hit = and_(first_done.isnot(None), or_(first_due.is_(None), first_done <= first_due))
+    miss = or_(and_(first_done.isnot(None), first_due.isnot(None), first_done > first_due),
+               and_(first_done.is_(None), first_due < w.as_of))
+    return {"dispatched": received, "response_ok": and_(received, hit), "response_late": and_(received, miss),
+            "closed_on_time": and_(closed, not_(late)), "closed_late": and_(closed, late),
+            "still_open": still_open, "overdue": overdue, "not_on_time": or_(and_(closed, late), overdue)}
 
 
 def _callback_counts(w: Window, task: Any) -> dict[str, ColumnElement[bool]]:
@@ -120,21 +125,15 @@ def department_sources(w: Window, area: OrgUnit | None = None) -> list[Source]:
     # a dispatch is a department's task plus the tasks it gets back after asking for an extension
     first = or_(d.previous_action.is_(None), d.previous_action != EXTENSION)
     last = or_(d.next_id.is_(None), d.action.is_(None), d.action != EXTENSION)
-    dispatched = and_(first, d.created_at >= w.start)
     answered = and_(last, d.cancelled == 0, d.done.isnot(None), func.coalesce(d.action, "").notin_((EXTENSION, RETURN)))
-    late = and_(d.due_at.isnot(None), d.done > d.due_at)
-    closed = and_(answered, d.done >= w.start)
     still_open = and_(last, d.cancelled == 0, or_(d.done.is_(None), d.action == EXTENSION))
-    overdue = and_(still_open, d.due_at < w.as_of)
-    hit, miss = _response(w, d.done, d.due_at)
-    counts = {
-        "dispatched": dispatched, "response_ok": and_(dispatched, hit), "response_late": and_(dispatched, miss),
-        "closed_on_time": and_(closed, not_(late)), "closed_late": and_(closed, late),
-        "still_open": still_open, "overdue": overdue, "not_on_time": or_(and_(closed, late), overdue),
+    dispatches = Source(chain, {
+        **_columns(w, received=and_(first, d.created_at >= w.start), first_done=d.done, first_due=d.due_at,
+                   closed=and_(answered, d.done >= w.start), late=and_(d.due_at.isnot(None), d.done > d.due_at),
+                   still_open=still_open, overdue=and_(still_open, d.due_at < w.as_of)),
         "returned": and_(d.action == RETURN, d.done >= w.start),
         "extensions": and_(d.action == EXTENSION, d.done >= w.start),
-    }
-    dispatches = Source(chain, counts)
+    })
     # callbacks made after the department gave its (first) opinion on the case
     opinion = (select(d.case_id, d.department_id, func.min(d.done).label("answered"))
                .where(answered).group_by(d.case_id, d.department_id).subquery("opinion"))
@@ -165,15 +164,11 @@ def place_sources(w: Window, area: OrgUnit | None = None) -> list[Source]:
                    *(func.coalesce(first.c[k], 0).label(k) for k in ("any_late", "any_overdue", "called")))
             .outerjoin(first, first.c.case_id == cases.c.id).subquery("place_case"))
     c = rows.c
-    received = c.created_at >= w.start
     closed = c.closed_at >= w.start
-    late = c.any_late == 1
-    overdue = and_(c.closed_at.is_(None), c.any_overdue == 1)
-    hit, miss = _response(w, c.done, c.due_at)
     per_case = Source(rows, {
-        "dispatched": received, "response_ok": and_(received, hit), "response_late": and_(received, miss),
-        "closed_on_time": and_(closed, not_(late)), "closed_late": and_(closed, late),
-        "still_open": c.closed_at.is_(None), "overdue": overdue, "not_on_time": or_(and_(closed, late), overdue),
+        **_columns(w, received=c.created_at >= w.start, first_done=c.done, first_due=c.due_at, closed=closed,
+                   late=c.any_late == 1, still_open=c.closed_at.is_(None),
+                   overdue=and_(c.closed_at.is_(None), c.any_overdue == 1)),
         # settled on the spot or resolved at the village or township: closed without any callback
         "resolution_ok": and_(closed, c.called == 0),
     })

@@ -109,8 +109,7 @@ def _fire_batches(db: Database, max_cases: int, batch: int, skip: set[int]) -> l
                 for case in cases:
                     current = case.id
                     try:
-                        due = [t for t in known.timers[case.id] if t.due_at <= now]
-                        names = fire_case_timers(session, case.id, locked=case, due=due, batch=known)
+                        names = fire_case_timers(session, case.id, locked=case, batch=known)
                     except Exception:
                         # skipped before the rollback releases its lock: no other worker takes it up
                         skip.add(case.id)
