@@ -145,7 +145,7 @@ def parse_filters(session: Session, user: User, args: Mapping[str, str]) -> Filt
                 if unit != own:
                     errors["unit"] = "your own department only"
             if not errors:
-                _row, ids = metrics.drill(session, period, by, unit, metric, area=scope.area)
+                ids = metrics.drill(session, period, by, unit, metric, area=scope.area)
                 case_ids = tuple(ids)
                 drill = {"month": period.month, "by": by, "unit": unit, "metric": metric}
     if errors:

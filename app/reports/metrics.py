@@ -418,9 +418,9 @@ def ranking(session: Session, period: Period, by: str, weights: dict[str, int], 
 
 
 def drill(session: Session, period: Period, by: str, code: str, metric: str, *,
-          area: OrgUnit | None = None) -> tuple[Row, list[int]]:
-    """The unit's row and the case ids behind one of its numbers (distinct, newest case first), as of
-    the same moment as the row (kept like it, by their cost)."""
+          area: OrgUnit | None = None) -> list[int]:
+    """The case ids behind one of a unit's numbers (distinct, newest case first), as of the same
+    moment as the number shown (kept like it, by their cost)."""
     if by not in BY:
         raise InvalidInput("unknown grouping", fields={"by": "department or township"})
     if metric in RATE_DRILL:
@@ -431,8 +431,7 @@ def drill(session: Session, period: Period, by: str, code: str, metric: str, *,
     unit = next((u for u in units if u.code == code), None)
     if unit is None:
         raise InvalidInput("unknown unit", fields={"unit": f"no such {by}"})
-    rows, as_of = month_rows(session, period, by, units, area)
-    row = next(r for r in rows if r.code == code)
+    _rows, as_of = month_rows(session, period, by, units, area)
     # the cases behind the number shown: as of the moment the (kept) row is
     if by == "department":
         unit_ids: list[int] = [unit.id]
@@ -445,7 +444,7 @@ def drill(session: Session, period: Period, by: str, code: str, metric: str, *,
 
     what = ("cases", by, area.path if area is not None else "", code, metric, as_of)
     ids, _ = _kept(session, period, what, compute)
-    return row, list(ids)
+    return list(ids)
 
 
 def days_begun(seconds: float) -> int:

@@ -35,6 +35,7 @@ def test_ranking_page_links_every_number_to_its_cases(client, api, month):
     drill = client.get("/reports/ledger?month=2026-10&by=department&unit=justice&metric=returned")
     text = drill.get_data(as_text=True)
     assert drill.status_code == 200 and month["C"] in text and month["E"] not in text and "共 1 件" in text
+    assert re.search(r'class="card drill">[^<]*2026-10 · 司法局 ·', text)  # the card names the unit
     assert client.get("/reports/ranking?month=2026-99").status_code == 422
     page = client.get("/reports/ranking?month=2026-10").get_data(as_text=True)
     r = client.post("/reports/ranking/weights", data={"csrf_token": csrf(page), "month": "2026-10", "by": "department",
