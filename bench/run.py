@@ -1,6 +1,6 @@
 """Run the runtime benchmarks on SQLite and/or PostgreSQL and print one table side by side.
 
-    .venv/bin/python bench/run.py [--db sqlite|postgresql|both] [--quick] [--check]
+    .venv/bin/python bench/run.py [--db sqlite|postgresql|both] [--quick] [--check] [--only http,steps]
 
 Each database gets a fresh database. The table goes to stdout, progress to stderr, and the whole
 run (table, samples' summaries, machine) to bench/out/results-<time>.json and bench/out/latest.json.
@@ -48,8 +48,13 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
             "http": {"samples": 200, "seconds": 20.0}}
 
 
-def run_database(kind: str, plan: dict[str, dict[str, Any]]) -> tuple[list[Result], dict[str, Any]]:
-    """Every benchmark on one fresh database; storage first, while the tables are empty."""
+#: the parts of a run, in the order they run (`--only` picks some)
+PARTS = ("storage", "steps", "long", "timers", "http")
+
+
+def run_database(kind: str, plan: dict[str, dict[str, Any]], parts: tuple[str, ...] = PARTS
+                 ) -> tuple[list[Result], dict[str, Any]]:
+    """The benchmarks on one fresh database; storage first, while the tables are empty."""
     info: dict[str, Any] = {}
     out: list[Result] = []
     started = time.perf_counter()
@@ -58,11 +63,10 @@ def run_database(kind: str, plan: dict[str, dict[str, Any]]) -> tuple[list[Resul
             info["server"] = (sqlite3.sqlite_version if db.is_sqlite
                               else conn.exec_driver_sql("SHOW server_version").scalar())
         world: World = common.make_world(kind, db)
-        out += storage.run(world, **plan["storage"])
-        out += runtime_steps.run(world, **plan["steps"])
-        out += long_case.run(world, **plan["long"])
-        out += timers.run(world, **plan["timers"])
-        out += http_api.run(world, **plan["http"])
+        runners = {"storage": storage.run, "steps": runtime_steps.run, "long": long_case.run,
+                   "timers": timers.run, "http": http_api.run}
+        for part in parts:
+            out += runners[part](world, **plan[part])
     info["seconds"] = round(time.perf_counter() - started, 1)
     return out, info
 
@@ -134,7 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=[*DATABASES, "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="fewer samples and 1,000 timers (about a minute)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"some of the parts, comma-separated (default: all of {','.join(PARTS)})")
     args = parser.parse_args(argv)
+    parts = tuple(p for p in PARTS if p in args.only.split(","))
+    unknown = set(args.only.split(",")) - set(PARTS)
+    if unknown or not parts:
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown)) or '(none given)'}; "
+                     f"choose from {', '.join(PARTS)}")
     common.quiet_logging()
     common.cheap_password_hashing()
     kinds = list(DATABASES) if args.db == "both" else [args.db]
@@ -154,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     infos: dict[str, Any] = {}
     order: list[str] = []
     for kind in kinds:
-        results, infos[kind] = run_database(kind, plan)
+        results, infos[kind] = run_database(kind, plan, parts)
         by_db[kind] = {r.key: r for r in results}
         order += [r.key for r in results if r.key not in order]
     load_after = os.getloadavg()
@@ -168,14 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print(f"databases: {servers}; timings: median (p95) per step")
     print(text)
-    for kind in kinds:
+    for kind in kinds if "http" in parts else ():
+        detail = by_db[kind]["http_rate"].detail
+        per = detail["cpu_ms_per_completion"]
+        print(f"{kind} HTTP throughput: CPU per completion {per}, ms; "
+              f"cores busy {detail['cpu_busy']:.0%}; errors {detail['errors']}")
+    for kind in kinds if "timers" in parts else ():
         detail = by_db[kind]["timer_p50"].detail
         print(f"{kind} scheduler: {detail['scheduler_runs']} runs (the longest {detail['longest_run_s']} s), "
               f"cases created in {detail['creation_s']} s; warnings: {detail['log_warnings'] or 'none'}")
 
     OUT.mkdir(exist_ok=True)
     payload = _json_safe({
-        "when": when.isoformat(), "quick": args.quick, "machine": before, "load_average_after": load_after,
+        "when": when.isoformat(), "quick": args.quick, "parts": parts, "machine": before,
+        "load_average_after": load_after,
         "databases": infos, "skipped": skipped, "plan": plan, "table": text,
         "results": {kind: [asdict(r) for r in by_db[kind].values()] for kind in kinds},
     })

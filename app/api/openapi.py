@@ -78,6 +78,16 @@ DOCUMENT: dict[str, Any] = {
                     for k in ("accept", "convene", "reply", "callback")}},
                 "overdue": {"type": "boolean"},
                 "process": {"type": "object", "properties": {"id": {"type": "string"}, "version": {"type": "integer"}}},
+                "open_tasks": {"type": "array", "description": "what the case waits for now, soonest due first "
+                               "(the answer to a completion names the next task)", "items": {
+                                   "type": "object", "properties": {
+                                       "id": {"type": "integer"}, "name": {"type": "string"},
+                                       "title": {"type": "string"}, "lane": {"type": ["string", "null"]},
+                                       "role": {"type": "string"}, "department": {"type": ["string", "null"]},
+                                       "assignee": {"type": ["string", "null"]},
+                                       "due_at": {"type": ["string", "null"], "format": "date-time"},
+                                       "overdue": {"type": "boolean"}, "about": {"type": ["object", "null"]},
+                                       "form": {"type": ["string", "null"]}}}},
                 "incidents": {"type": "array", "items": {"type": "object"}},
                 "timeline": {"type": "array", "items": {"type": "object"}}}},
             "Task": {"type": "object", "properties": {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, text
+from sqlalchemy import Select, delete, exists, select, text, update
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from app import clock, engine
@@ -104,13 +104,14 @@ def parse_intake(payload: Any) -> Intake:
 
 def next_case_no(session: Session, prefix: str, year: int) -> str:
     """Give out the next case number of the year, e.g. QX-2026-000123 (sequential, never reused)."""
-    counter = session.scalar(select(CaseCounter).where(CaseCounter.year == year).with_for_update())
-    if counter is None:
-        counter = CaseCounter(year=year, last_seq=0)
-        session.add(counter)
-    counter.last_seq += 1
-    session.flush()
-    return f"{prefix}-{year}-{counter.last_seq:06d}"
+    seq = session.execute(update(CaseCounter).where(CaseCounter.year == year)
+                          .values(last_seq=CaseCounter.last_seq + 1).returning(CaseCounter.last_seq)
+                          .execution_options(synchronize_session=False)).scalar()
+    if seq is None:  # the year's first case
+        seq = 1
+        session.add(CaseCounter(year=year, last_seq=seq))
+        session.flush()
+    return f"{prefix}-{year}-{seq:06d}"
 
 
 def script_functions(session: Session, org_unit: OrgUnit) -> dict[str, Callable[..., Any]]:
@@ -206,8 +207,8 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
     variables.update(data or {})
     spec = load_spec(session, runtime_spec.id)
     step = engine.start(spec.compiled, variables, script_functions(session, unit))
-    session.add(CaseState(case_id=case.id, blob=step.state))
-    sync_case(session, case, spec, step, actor=actor, action={"op": "start"})
+    case.state = CaseState(case_id=case.id, blob=step.state)
+    sync_case(session, case, spec, step, actor=actor, action={"op": "start"}, open_tasks=[])
     return case
 
 
@@ -380,7 +381,13 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
 
 def _sync_timers(session: Session, case: MediationCase, step: engine.Step,
                  known: list[PendingTimer] | None = None) -> None:
-    """The case's pending timers become the step's; `known`: the case's timer rows, read by the caller."""
+    """The case's pending timers become the step's; `known`: the case's timer rows, read by the caller.
+
+    A step that left the timers as they were (most steps of a case waiting on the same deadlines)
+    writes nothing: the table holds what the stored state waited for, since every step goes through here.
+    """
+    if known is None and step.timers_before == step.timers:
+        return
     if known is None:
         session.execute(delete(PendingTimer).where(PendingTimer.case_id == case.id))
     else:
@@ -452,20 +459,22 @@ class Batch:
 
 
 def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: engine.Step, *,
-              actor: User | None, action: dict[str, Any], batch: Batch | None = None) -> None:
+              actor: User | None, action: dict[str, Any], batch: Batch | None = None,
+              open_tasks: list[HumanTask] | None = None) -> None:
     """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents).
 
     In a `batch` (which read the case's open tasks and timers), nothing is flushed: the new task rows
     are added to `batch.created`, and the caller flushes once for all its cases, then calls
     `app.notify.service.notify_tasks_created` (one INSERT per table for the batch, not a round of
-    statements per case).
+    statements per case). `open_tasks`: the case's open task rows, when the caller read them after
+    locking the case.
     """
     from app.notify.service import notify_tasks_created
 
     case.state.blob = step.state
     case.updated_at = clock.now()
     with session.no_autoflush:  # all of it in one flush
-        created = _sync_tasks(session, case, step, batch.open_tasks[case.id] if batch else None)
+        created = _sync_tasks(session, case, step, batch.open_tasks[case.id] if batch else open_tasks)
         _sync_timers(session, case, step, batch.timers[case.id] if batch else None)
         _sync_fields(case, step)
         for event in step.events:

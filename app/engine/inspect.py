@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
-from app.engine.runtime import Functions, Step, _advance, _error_from, _finish, _plain, load_state
+from app.engine.runtime import Functions, Step, _advance, _error_from, _finish, _load_for_step, _plain, load_state
 from app.engine.specs import CompiledSpec
 
 __all__ = [
@@ -218,7 +218,7 @@ def send_message(compiled: CompiledSpec, state: bytes, name: str, payload: Any =
     `MessageNotAwaited` and nothing is stored. Unlike `catch_message`, a message nobody waits for
     is never mistaken for one the case throws.
     """
-    workflow = load_state(compiled, state, functions)
+    workflow = _load_for_step(compiled, state, functions)
     event = None
     for task in list(workflow.event_manager.tasks.values()):
         if not task.has_state(TaskState.WAITING):

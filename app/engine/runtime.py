@@ -91,6 +91,9 @@ class Step:
     ran: tuple[str, ...] = ()
     #: the error that stopped this step, if any (state then holds the failed task in ERROR)
     error: EngineError | None = None
+    #: the pending timers of the state the step started from (None: not a step from a stored state);
+    #: equal to `timers` when the step left the case's timers as they were
+    timers_before: tuple[Timer, ...] | None = None
 
 
 class _StateConverter(BpmnWorkflowConverter):
@@ -430,7 +433,15 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
         events=events,
         ran=tuple(ran),
         error=error,
+        timers_before=getattr(workflow, "_onestop_timers_at_load", None),
     )
+
+
+def _load_for_step(compiled: CompiledSpec, state: bytes, functions: Functions | None) -> Any:
+    """`load_state` for a step of a stored case: remembers the timers it waited for before the step."""
+    workflow = load_state(compiled, state, functions)
+    workflow._onestop_timers_at_load = _timers(workflow)
+    return workflow
 
 
 #: internal_data flag of a task that failed while it was being made ready (its pre-script), so that
@@ -473,6 +484,7 @@ def start(compiled: CompiledSpec, data: Mapping[str, Any] | None = None,
     """Create a workflow, give its start event `data`, and run it to its first wait state."""
     workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs,
                             script_engine=make_script_engine(functions))
+    workflow._onestop_timers_at_load = ()  # a new case waited for nothing
     if data:
         first = workflow.get_tasks(state=TaskState.READY)
         for task in first:
@@ -493,7 +505,7 @@ def _find_task(workflow: Any, task_id: str) -> Any:
 def complete_task(compiled: CompiledSpec, state: bytes, task_id: str, data: Mapping[str, Any],
                   functions: Functions | None = None) -> Step:
     """Complete the person's task `task_id` with `data`, then run on to the next wait state."""
-    workflow = load_state(compiled, state, functions)
+    workflow = _load_for_step(compiled, state, functions)
     task = _find_task(workflow, task_id)
     if not (task.has_state(TaskState.READY) and task.task_spec.manual):
         raise TaskNotReady(f"task {task_id} is not waiting for a person")
@@ -516,7 +528,7 @@ def complete_task(compiled: CompiledSpec, state: bytes, task_id: str, data: Mapp
 
 def fire_due_timers(compiled: CompiledSpec, state: bytes, functions: Functions | None = None) -> Step:
     """Let every timer whose due time has passed fire, and run on."""
-    workflow = load_state(compiled, state, functions)
+    workflow = _load_for_step(compiled, state, functions)
     workflow.refresh_timers()
     return _advance(workflow)
 
@@ -524,7 +536,7 @@ def fire_due_timers(compiled: CompiledSpec, state: bytes, functions: Functions |
 def catch_message(compiled: CompiledSpec, state: bytes, name: str, payload: Any = None,
                   functions: Functions | None = None) -> Step:
     """Deliver message `name` to the workflow (a boundary or catch event waiting for it), and run on."""
-    workflow = load_state(compiled, state, functions)
+    workflow = _load_for_step(compiled, state, functions)
     event = BpmnEvent(MessageEventDefinition(name), payload)
     try:
         workflow.catch(event)
@@ -536,7 +548,7 @@ def catch_message(compiled: CompiledSpec, state: bytes, name: str, payload: Any 
 def retry(compiled: CompiledSpec, state: bytes, data: Mapping[str, Any] | None = None,
           functions: Functions | None = None) -> Step:
     """Run again the tasks that failed (optionally with corrected `data`), and run on."""
-    workflow = load_state(compiled, state, functions)
+    workflow = _load_for_step(compiled, state, functions)
     failed = workflow.get_tasks(state=TaskState.ERROR)
     for task in failed:
         if data:

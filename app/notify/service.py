@@ -7,8 +7,8 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session, lazyload
 
 from app import clock
 from app.cases.models import MediationCase
@@ -28,12 +28,19 @@ def _ancestor_ids(unit_path: str) -> list[int]:
     return [int(part) for part in unit_path.strip("/").split("/") if part]
 
 
+def _active_users_at(unit_path: str) -> Select[tuple[User]]:
+    """Active users of a place and the places above it, without their place and department (being
+    told needs their id and phone only; whatever else is read of them later is loaded then)."""
+    return (select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(unit_path)))
+            .options(lazyload("*")))
+
+
 def users_for_task(session: Session, task: HumanTask) -> list[User]:
     """The assignee, or else every active user who may act on the task."""
     if task.assignee_id is not None:
         user = session.get(User, task.assignee_id)
         return [user] if user is not None and user.active else []
-    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(task.org_unit.path)))
+    query = _active_users_at(task.org_unit.path)
     if task.department_id is not None:
         query = query.where(User.department_id == task.department_id)
     return [u for u in session.scalars(query) if task.role in u.roles]
@@ -41,8 +48,7 @@ def users_for_task(session: Session, task: HumanTask) -> list[User]:
 
 def case_mediators(session: Session, case: MediationCase) -> list[User]:
     """The mediators responsible for the case's place."""
-    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(case.org_unit.path)))
-    return [u for u in session.scalars(query) if Role.mediator in u.roles]
+    return [u for u in session.scalars(_active_users_at(case.org_unit.path)) if Role.mediator in u.roles]
 
 
 def _notify(session: Session, users: Iterable[User], kind: NotificationKind, case: MediationCase,

@@ -83,25 +83,38 @@ def list_tasks(session: Session, user: User, *, scope: str = "group", case_no: s
 def get_task(session: Session, user: User, task_id: int, *, lock_case: bool = False) -> HumanTask:
     """A task the user may see, else NotFound (not revealing other people's tasks)."""
     if lock_case:
-        # lock the task's case first (one query, with its engine state), then read the task once:
-        # what is read after the lock is what this transaction works on
-        case_of_task = select(HumanTask.case_id).where(HumanTask.id == task_id).scalar_subquery()
-        try:
-            case = lock_case_by_id(session, case_of_task)
-        except NotFound:
-            raise NotFound(f"no task {task_id}") from None
-        # many-to-one relationships by key come from the session (case, place, actor): no joins;
-        # the task holds on to its case (the session only keeps weak references)
-        task = session.get(HumanTask, task_id, options=[lazyload("*")], populate_existing=True)
-        if task is not None and task.case is not case:
-            raise NotFound(f"no task {task_id}")
-    else:
-        task = session.get(HumanTask, task_id)
+        return _locked_task(session, user, task_id)[0]
+    task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
+    return _visible(user, task)
+
+
+def _locked_task(session: Session, user: User, task_id: int) -> tuple[HumanTask, list[HumanTask]]:
+    """`get_task` with its case locked first (one query, with its engine state), and the case's open
+    task rows read with the task in one query: what is read after the lock is what this transaction
+    works on, and a step of the case needs its open tasks anyway (`sync_case(open_tasks=)`)."""
+    case_of_task = select(HumanTask.case_id).where(HumanTask.id == task_id).scalar_subquery()
+    try:
+        case = lock_case_by_id(session, case_of_task)
+    except NotFound:
+        raise NotFound(f"no task {task_id}") from None
+    # many-to-one relationships by key come from the session (case, place, actor): no joins;
+    # the rows hold on to their case (the session only keeps weak references)
+    rows = list(session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id,
+                                or_(HumanTask.status == TaskStatus.open, HumanTask.id == task_id))
+        .options(lazyload("*")).execution_options(populate_existing=True)))
+    task = next((row for row in rows if row.id == task_id), None)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    return _visible(user, task), [row for row in rows if row.status == TaskStatus.open]
+
+
+def _visible(user: User, task: HumanTask) -> HumanTask:
     in_area = sees_area(user) and task.case.org_unit.path.startswith(user.org_unit.path)
     if not user.is_admin and not in_area and not can_work_on(user, task):
-        raise NotFound(f"no task {task_id}")
+        raise NotFound(f"no task {task.id}")
     return task
 
 
@@ -207,7 +220,7 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, str]:
 
 def complete_task(session: Session, user: User, task_id: int, data: Any) -> MediationCase:
     """Validate the form data, check permission and openness, then advance the case's process."""
-    task = get_task(session, user, task_id, lock_case=True)
+    task, open_rows = _locked_task(session, user, task_id)
     if task.status != TaskStatus.open:
         raise Conflict(f"task {task_id} is no longer open")
     if not can_work_on(user, task):
@@ -252,5 +265,5 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
 
         reason = data.get("return_reason") or data.get("reason") or data.get("text") or ""
         notify_task_returned(session, case, task, str(reason))
-    sync_case(session, case, spec, step, actor=user, action=action)
+    sync_case(session, case, spec, step, actor=user, action=action, open_tasks=open_rows)
     return case

@@ -36,6 +36,12 @@ def test_deploy_then_case_runs_to_first_task(api):
     tasks = api.get(f"/tasks?scope=all&case_no={created['case_no']}", "admin").get_json()["items"]
     assert [(t["name"], t["title"], t["lane"]) for t in tasks] == [("triage", "分流", "mediator")]
     assert tasks[0]["due_at"] == case["deadlines"]["accept"]
+    # the case says what it waits for now
+    assert case["open_tasks"] == [{"id": tasks[0]["id"], "name": "triage", "title": "分流", "lane": "mediator",
+                                   "role": "mediator", "department": None, "assignee": None,
+                                   "due_at": case["deadlines"]["accept"], "overdue": False, "about": None,
+                                   "form": tasks[0]["form"]}]
+    assert case["overdue"] is False
 
 
 def test_parallel_departments_and_close(api):
@@ -53,6 +59,8 @@ def test_parallel_departments_and_close(api):
 
     r = api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss", "justice"]}})
     assert r.status_code == 200, r.get_json()
+    after_triage = r.get_json()["open_tasks"]  # what the case waits for next, in the answer
+    assert sorted(t["department"] for t in after_triage) == ["hrss", "justice"]
     assert api.post(f"/tasks/{triage['id']}/complete", "mediator",
                     json={"data": {"departments": ["hrss"]}}).status_code == 409
 
@@ -60,6 +68,7 @@ def test_parallel_departments_and_close(api):
     justice_tasks = api.get("/tasks?scope=group", "justice").get_json()["items"]
     assert [t["department"] for t in hrss_tasks] == ["hrss"]
     assert [t["department"] for t in justice_tasks] == ["justice"]
+    assert sorted(t["id"] for t in after_triage) == sorted([hrss_tasks[0]["id"], justice_tasks[0]["id"]])
     # a department cannot complete another department's task
     assert api.post(f"/tasks/{justice_tasks[0]['id']}/complete", "hrss",
                     json={"data": {"opinion_item": {"text": "x"}}}).status_code in (403, 404)
@@ -68,6 +77,7 @@ def test_parallel_departments_and_close(api):
         r = api.post(f"/tasks/{task['id']}/complete", user, json={"data": {"opinion_item": {"text": f"{user} ok"}}})
         assert r.status_code == 200, r.get_json()
 
+    assert r.get_json()["open_tasks"] == []
     case = api.get(f"/cases/{case_no}", "mediator").get_json()
     assert case["status"] == "closed"
     assert case["stage"] == "closed"

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app import clock
 from app.cases.models import CaseEvent
@@ -82,6 +82,42 @@ def test_a_batch_of_cases_tells_the_people_of_every_task_its_timers_opened(api, 
             assert [n.user_id for n in notes] == [leader.id]
             sms = list(s.scalars(select(OutboxMessage).where(OutboxMessage.notification_id == notes[0].id)))
             assert [m.recipient for m in sms] == ["13900000000"]
+
+
+def test_a_step_that_leaves_the_timers_as_they_were_does_not_rewrite_them(api, database):
+    """Completing the task beside a deadline keeps the deadline's pending row as it was (most steps of
+    a case wait on the same deadlines: nothing to write); the step that ends it takes the row away."""
+    r = api.deploy({"timer_beside.bpmn": (BUNDLES / "timer_beside.bpmn").read_text()})
+    assert r.status_code == 201, r.get_json()
+    case_no = api.intake(process_id="timer_beside").get_json()["case_no"]
+
+    def pending() -> list[tuple[int, str, object]]:
+        with database.unit_of_work(write=False) as s:
+            return [(t.id, t.name, t.due_at) for t in s.scalars(select(PendingTimer))]
+
+    before = pending()
+    assert [name for _, name, _ in before] == ["答复超期"]
+    tasks = {t["name"]: t["id"] for t in api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]}
+    written: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if "pending_timer" in statement and not statement.lstrip().upper().startswith("SELECT"):
+            written.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        r = api.post(f"/tasks/{tasks['visit']}/complete", "mediator", json={"data": {}})
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert r.status_code == 200, r.get_json()
+    assert [t["name"] for t in r.get_json()["open_tasks"]] == ["reply"]
+    assert written == []
+    assert pending() == before  # the same row, due as before
+
+    r = api.post(f"/tasks/{tasks['reply']}/complete", "mediator", json={"data": {}})
+    assert r.status_code == 200 and r.get_json()["status"] == "closed"
+    assert pending() == []
+    assert api.post("/testing/clock", json={"advance": "PT6H"}).get_json()["fired"] == []
 
 
 def test_clock_endpoint_is_404_without_testing(client, config, db_url):
