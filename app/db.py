@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, any_, create_engine, event, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -172,6 +174,15 @@ def planner_settings(session: Session, **settings: str) -> Iterator[None]:
         yield
     finally:
         savepoint.rollback()
+
+
+def upsert(session: Session, table: Any) -> Any:
+    """An INSERT into `table` that can say what to do ON CONFLICT (`on_conflict_do_nothing` /
+    `on_conflict_do_update`), in the dialect of the session's database: rows that many writers may
+    create at the same moment (a counter, a pin) are made without one of them failing."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(table)
+    return sqlite_insert(table)
 
 
 def id_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:

@@ -105,8 +105,10 @@ class Client:
 def _serve(world: World, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ONESTOP_DATABASE_URL": world.db.url}
     env.pop("ONESTOP_TESTING", None)
+    log_path = os.environ.get("ONESTOP_BENCH_SERVER_LOG")  # the server's log, to see why a request failed
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the server's lifetime
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
-                             str(workers)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             str(workers)], cwd=ROOT, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -189,9 +191,16 @@ def _throughput(world: World, port: int, clients: int, seconds: float) -> tuple[
     start = threading.Barrier(clients + 1)
     window: dict[str, float] = {}
 
+    failures: list[BaseException] = []
+
     def work(index: int) -> None:
-        client = Client(port)
-        tasks = client.pool(world.place, POOL_PER_CLIENT)
+        try:
+            client = Client(port)
+            tasks = client.pool(world.place, POOL_PER_CLIENT)
+        except BaseException as exc:
+            failures.append(exc)
+            start.abort()  # the others, and the window, must not wait for this client
+            raise
         start.wait()
         turn = 0
         while time.perf_counter() < window["end"]:
@@ -210,7 +219,10 @@ def _throughput(world: World, port: int, clients: int, seconds: float) -> tuple[
     for thread in threads:
         thread.start()
     window["end"] = float("inf")
-    start.wait()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        raise RuntimeError(f"a client could not set up its cases: {failures[0]!r}") from None
     pids = _processes()
     cpu0 = {name: _cpu_seconds(found) for name, found in pids.items()} | {"clients": time.process_time()}
     t0 = time.perf_counter()

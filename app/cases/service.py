@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, text, update
+from sqlalchemy import Select, delete, exists, select, text
 from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
-from app.db import after_commit
+from app.db import after_commit, upsert
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
@@ -103,14 +103,15 @@ def parse_intake(payload: Any) -> Intake:
 
 
 def next_case_no(session: Session, prefix: str, year: int) -> str:
-    """Give out the next case number of the year, e.g. QX-2026-000123 (sequential, never reused)."""
-    seq = session.execute(update(CaseCounter).where(CaseCounter.year == year)
-                          .values(last_seq=CaseCounter.last_seq + 1).returning(CaseCounter.last_seq)
-                          .execution_options(synchronize_session=False)).scalar()
-    if seq is None:  # the year's first case
-        seq = 1
-        session.add(CaseCounter(year=year, last_seq=seq))
-        session.flush()
+    """Give out the next case number of the year, e.g. QX-2026-000123 (sequential, never reused).
+
+    One upsert: the year's first case creates the counter row, every later one increments it, and
+    two first cases of a year at the same moment get 1 and 2 (the second waits for the first's row).
+    """
+    seq = session.execute(
+        upsert(session, CaseCounter).values(year=year, last_seq=1)
+        .on_conflict_do_update(index_elements=[CaseCounter.year], set_={"last_seq": CaseCounter.last_seq + 1})
+        .returning(CaseCounter.last_seq)).scalar_one()
     return f"{prefix}-{year}-{seq:06d}"
 
 

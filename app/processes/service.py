@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import engine
+from app.db import upsert
 from app.errors import InvalidInput, NotFound
 from app.org.models import LANE_ROLES, User
 from app.processes.models import (
@@ -285,9 +286,11 @@ def _pin(session: Session, pv: ProcessVersion) -> RuntimeSpec:
     key = hashlib.sha256(f"{pv.id}:{','.join(map(str, ordered))}".encode()).hexdigest()
     spec = session.scalar(select(RuntimeSpec).where(RuntimeSpec.key == key))
     if spec is None:
-        spec = RuntimeSpec(process_version_id=pv.id, key=key, artifact_ids=ordered)
-        session.add(spec)
-        session.flush()
+        # the first cases after a deployment start in several workers at once: one of them makes
+        # the row, the others wait for it and use it
+        session.execute(upsert(session, RuntimeSpec).values(process_version_id=pv.id, key=key, artifact_ids=ordered)
+                        .on_conflict_do_nothing(index_elements=[RuntimeSpec.key]))
+        spec = session.scalars(select(RuntimeSpec).where(RuntimeSpec.key == key)).one()
     return spec
 
 
