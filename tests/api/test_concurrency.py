@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.cases.models import MediationCase
 from app.org.models import User
@@ -62,35 +66,40 @@ def test_two_departments_complete_at_the_same_moment(api, database):
         assert sorted(o["text"] for o in step.variables["opinions"]) == sorted(f"{d} 意见" for d in departments)
 
 
-def test_the_first_cases_of_a_year_at_the_same_moment_get_numbers_one_and_two(api, database):
-    """The counter row of a year is made by its first case: a second first case while the first's
-    transaction is still open must wait for it and take 2 (it failed with a unique violation)."""
-    import time
-
-    from app.cases.service import next_case_no
-
-    first_took = threading.Event()
-    numbers: dict[str, str] = {}
+def first_holds_while_second_asks(database, ask: Callable[[Session], Any]) -> dict[str, Any]:
+    """Run `ask` in two transactions: the second asks while the first, which asked already, has not
+    committed yet (what two workers filing cases at the same moment do). Returns both answers."""
+    first_asked = threading.Event()
+    answers: dict[str, Any] = {}
     errors: list[BaseException] = []
 
-    def take(who: str) -> None:
+    def run(who: str) -> None:
         try:
             if who == "second":
-                first_took.wait(timeout=10)
+                first_asked.wait(timeout=10)
             with database.unit_of_work() as s:
-                numbers[who] = next_case_no(s, "QX", 2031)
+                answers[who] = ask(s)
                 if who == "first":
-                    first_took.set()
-                    time.sleep(0.5)  # the second asks now, before this row is committed
+                    first_asked.set()
+                    time.sleep(0.5)  # the second asks now, before this transaction commits
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=take, args=(who,)) for who in ("first", "second")]
+    threads = [threading.Thread(target=run, args=(who,)) for who in ("first", "second")]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert errors == []
+    return answers
+
+
+def test_the_first_cases_of_a_year_at_the_same_moment_get_numbers_one_and_two(api, database):
+    """The counter row of a year is made by its first case: a second first case while the first's
+    transaction is still open must wait for it and take 2 (it failed with a unique violation)."""
+    from app.cases.service import next_case_no
+
+    numbers = first_holds_while_second_asks(database, lambda s: next_case_no(s, "QX", 2031))
     assert numbers == {"first": "QX-2031-000001", "second": "QX-2031-000002"}
     with database.unit_of_work() as s:
         assert next_case_no(s, "QX", 2031) == "QX-2031-000003"
@@ -101,32 +110,10 @@ def test_the_first_cases_after_a_deployment_at_the_same_moment_share_one_pin(api
     """The first case of a new version pins the files it runs on (a runtime_spec row): a second
     first case in another worker, before that row is committed, waits and uses it (it failed with a
     unique violation: a 500 for whoever filed the second case)."""
-    import time
-
     from app.processes.service import latest_process_version, pin_runtime_spec
 
     files = {n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")}
     assert api.deploy(files).status_code == 201
-    first_pinned = threading.Event()
-    pins: dict[str, int] = {}
-    errors: list[BaseException] = []
-
-    def pin(who: str) -> None:
-        try:
-            if who == "second":
-                first_pinned.wait(timeout=10)
-            with database.unit_of_work() as s:
-                pins[who] = pin_runtime_spec(s, latest_process_version(s, "two_step")).id
-                if who == "first":
-                    first_pinned.set()
-                    time.sleep(0.5)  # the second pins now, before this row is committed
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=pin, args=(who,)) for who in ("first", "second")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    pins = first_holds_while_second_asks(
+        database, lambda s: pin_runtime_spec(s, latest_process_version(s, "two_step")).id)
     assert pins["first"] == pins["second"]
