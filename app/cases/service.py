@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, exists, select, text
 from sqlalchemy.orm import Session, contains_eager, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
@@ -208,6 +209,7 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
     variables.update(data or {})
     spec = load_spec(session, runtime_spec.id)
     step = engine.start(spec.compiled, variables, script_functions(session, unit))
+    set_committed_value(case, "state", None)  # a new case has none: not a query to find out
     case.state = CaseState(case_id=case.id, blob=step.state)
     sync_case(session, case, spec, step, actor=actor, action={"op": "start"}, open_tasks=[])
     return case
