@@ -48,13 +48,15 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
             "http": {"samples": 200, "seconds": 20.0}}
 
 
-#: the parts of a run, in the order they run (`--only` picks some)
-PARTS = ("storage", "steps", "long", "timers", "http")
+#: the parts of a run, in the order they run (`--only` picks some); storage first, while the tables are empty
+RUNNERS = {"storage": storage.run, "steps": runtime_steps.run, "long": long_case.run, "timers": timers.run,
+           "http": http_api.run}
+PARTS = tuple(RUNNERS)
 
 
 def run_database(kind: str, plan: dict[str, dict[str, Any]], parts: tuple[str, ...] = PARTS
                  ) -> tuple[list[Result], dict[str, Any]]:
-    """The benchmarks on one fresh database; storage first, while the tables are empty."""
+    """The benchmarks (`parts` of them) on one fresh database."""
     info: dict[str, Any] = {}
     out: list[Result] = []
     started = time.perf_counter()
@@ -63,10 +65,8 @@ def run_database(kind: str, plan: dict[str, dict[str, Any]], parts: tuple[str, .
             info["server"] = (sqlite3.sqlite_version if db.is_sqlite
                               else conn.exec_driver_sql("SHOW server_version").scalar())
         world: World = common.make_world(kind, db)
-        runners = {"storage": storage.run, "steps": runtime_steps.run, "long": long_case.run,
-                   "timers": timers.run, "http": http_api.run}
         for part in parts:
-            out += runners[part](world, **plan[part])
+            out += RUNNERS[part](world, **plan[part])
     info["seconds"] = round(time.perf_counter() - started, 1)
     return out, info
 

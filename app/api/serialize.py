@@ -24,17 +24,20 @@ def overdue_case_ids(session: Session, case_ids: list[int]) -> set[int]:
         HumanTask.due_at < clock.now()).distinct()))
 
 
-def case_overdue(case: MediationCase) -> bool:
+def case_overdue(case: MediationCase, open_tasks: list[dict[str, Any]] | None = None) -> bool:
     """A case is overdue while one of its open tasks is past its due time (finished stages that were
-    late do not keep it overdue; the event log and reports remember them)."""
+    late do not keep it overdue; the event log and reports remember them). `open_tasks`: the case's
+    open tasks as `open_tasks` gives them, when the caller has them (else one query)."""
     session = object_session(case)
     if case.status != "open" or session is None:
         return False
+    if open_tasks is not None:
+        return any(task["overdue"] for task in open_tasks)
     return case.id in overdue_case_ids(session, [case.id])
 
 
-def case_summary(case: MediationCase, *, overdue: bool | None = None) -> dict[str, Any]:
-    """The case's fields; `overdue` when the caller knows it already (else one query)."""
+def case_summary(case: MediationCase, open_tasks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The case's fields; `open_tasks` as in `case_overdue`."""
     return {
         "case_no": case.case_no,
         "title": case.title,
@@ -47,7 +50,7 @@ def case_summary(case: MediationCase, *, overdue: bool | None = None) -> dict[st
         "org_unit": case.org_unit.code,
         "lead_department": case.lead_department,
         "departments": list(case.departments or []),
-        "overdue": case_overdue(case) if overdue is None else overdue,
+        "overdue": case_overdue(case, open_tasks),
         "has_incident": case.has_incident,
         "created_at": local_iso(case.created_at),
         "closed_at": local_iso(case.closed_at),
@@ -63,7 +66,7 @@ def case_detail(session: Session, case: MediationCase) -> dict[str, Any]:
         .where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id))
     tasks = open_tasks(session, case)
     return {
-        **case_summary(case, overdue=case.status == "open" and any(t["overdue"] for t in tasks)),
+        **case_summary(case, tasks),
         "description": case.description,
         "citizen": {"name": case.citizen_name, "phone": case.citizen_phone},
         "location": {"org_unit": case.org_unit.code, "address": case.address},
