@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, any_, create_engine, event, literal, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    any_,
+    create_engine,
+    event,
+    insert,
+    literal,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -66,6 +81,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
+#: seconds a pooled PostgreSQL connection may have been idle and still be used without asking first
+PING_AFTER_IDLE = 2.0
+
+
 def make_engine(url: str) -> Engine:
     """Create the SQLAlchemy engine; SQLite gets WAL, a busy timeout and explicit BEGINs."""
     if url.startswith("sqlite"):
@@ -96,8 +115,26 @@ def make_engine(url: str) -> Engine:
         return engine
     # Sessions in UTC: times come back as UTC already (no conversion per value, whatever the server's
     # zone).
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                           connect_args={"options": "-c timezone=UTC"})
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"options": "-c timezone=UTC"})
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_after_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # SQLAlchemy's pool_pre_ping asks before every use: a round trip per request (~0.4 ms of a
+        # 10 ms task completion). A connection back in the pool moments ago was alive then; one idle
+        # longer (a server restarted overnight, a firewall that drops quiet connections) is asked,
+        # and replaced when it does not answer. A restart in the moment between is noticed by the
+        # statement that fails, which discards every connection made before it.
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection did not answer") from exc  # the pool retries
 
     @event.listens_for(engine, "begin")
     def _custom_plans(conn: Any) -> None:
@@ -115,6 +152,43 @@ def make_engine(url: str) -> Engine:
 AfterCommit = Callable[[], None]
 
 
+class OneStopSession(Session):
+    """A session that writes the rows of append-only tables (the case event log) given to
+    `append_row` together: one INSERT per table at the next flush (an autoflush, an explicit flush or
+    the commit), not one statement per row each returning its id, which nobody reads. A task
+    completion writes two to five events; a case created, more."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        super().flush(objects)  # first: the appended rows refer to rows it may insert
+        appended: dict[Table, list[dict[str, Any]]] = self.info.pop("appended", {})
+        for table, rows in appended.items():
+            # Core on the session's connection: an ORM statement would autoflush, i.e. come back here
+            self.connection().execute(insert(table), rows)
+
+
+@event.listens_for(OneStopSession, "before_commit")
+def _flush_appended(session: Session) -> None:
+    # a commit flushes only a session with changed objects; rows appended to a clean one still go in
+    if session.info.get("appended"):
+        session.flush()
+
+
+@event.listens_for(OneStopSession, "after_rollback")
+def _drop_appended(session: Session) -> None:
+    # rolled back with the transaction (or savepoint: begin_nested flushes, so the rows appended since
+    # belong to the savepoint alone)
+    session.info.pop("appended", None)
+
+
+def append_row(session: Session, table: Table, row: dict[str, Any]) -> None:
+    """Add a row to an append-only table, written with the others of its flush (see OneStopSession).
+    Every row of a table must give the same columns. A plain Session writes it at once."""
+    if isinstance(session, OneStopSession):
+        session.info.setdefault("appended", {}).setdefault(table, []).append(row)
+    else:
+        session.connection().execute(insert(table), row)
+
+
 class Database:
     """The engine and session factories of one app, plus after-commit hooks."""
 
@@ -126,8 +200,8 @@ class Database:
             self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         )
         reader_bind = self.engine if self.is_sqlite else self.engine.execution_options(custom_plans=True)
-        self._reader = sessionmaker(bind=reader_bind, expire_on_commit=False, autoflush=True)
-        self._writer = sessionmaker(bind=writer_bind, expire_on_commit=False, autoflush=True)
+        self._reader = sessionmaker(bind=reader_bind, class_=OneStopSession, expire_on_commit=False, autoflush=True)
+        self._writer = sessionmaker(bind=writer_bind, class_=OneStopSession, expire_on_commit=False, autoflush=True)
         self._local = threading.local()
 
     @contextlib.contextmanager

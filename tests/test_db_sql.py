@@ -68,3 +68,88 @@ def test_readers_plan_each_statement_for_its_parameters_and_writers_keep_plans(d
         assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
         session.commit()
         assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+
+
+def test_appended_rows_go_in_together_when_the_session_flushes(db):
+    """`append_row`: the rows of a table wait for the flush and go in with one statement, in the order
+    given; a query of the same transaction sees them, and a commit writes them even when nothing else
+    changed."""
+    from sqlalchemy import event, func
+
+    from app.db import append_row
+
+    table = OrgUnit.__table__
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):  # noqa: ANN001
+        if statement.startswith("INSERT"):
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.unit_of_work() as session:
+            for i in range(1, 4):
+                append_row(session, table, {"id": i, "code": f"u{i}", "name": f"u{i}", "level": "village",
+                                            "path": f"/{i}/"})
+            assert statements == []  # nothing written yet
+            assert session.scalar(select(func.count()).select_from(OrgUnit)) == 3  # the query's autoflush
+            append_row(session, table, {"id": 4, "code": "u4", "name": "u4", "level": "village", "path": "/4/"})
+        # the last row: written by the commit of a session with no changed object
+        assert len(statements) == 2
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    with db.unit_of_work(write=False) as session:
+        assert list(session.scalars(select(OrgUnit.code).order_by(OrgUnit.id))) == ["u1", "u2", "u3", "u4"]
+
+
+def test_appended_rows_roll_back_with_their_transaction_or_savepoint(db):
+    import pytest
+
+    from app.db import append_row
+
+    def row(i: int) -> dict[str, object]:
+        return {"id": i, "code": f"u{i}", "name": f"u{i}", "level": "village", "path": f"/{i}/"}
+
+    table = OrgUnit.__table__
+    with pytest.raises(RuntimeError), db.unit_of_work() as session:
+        append_row(session, table, row(1))
+        raise RuntimeError("the request failed")
+    with db.unit_of_work() as session:
+        append_row(session, table, row(2))
+        savepoint = session.begin_nested()  # writes row 2 first
+        append_row(session, table, row(3))
+        savepoint.rollback()
+        append_row(session, table, row(4))
+    with db.unit_of_work(write=False) as session:
+        assert list(session.scalars(select(OrgUnit.code).order_by(OrgUnit.id))) == ["u2", "u4"]
+
+
+def test_a_pooled_connection_is_asked_only_after_being_idle(db, monkeypatch):
+    """PostgreSQL: a connection used moments ago goes back to work without a ping (a round trip per
+    request); one idle longer than PING_AFTER_IDLE is asked first, and replaced when its server
+    process is gone."""
+    import pytest
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    import app.db
+
+    if db.is_sqlite:
+        pytest.skip("SQLite has no server to lose")
+    pings: list[object] = []
+    real_ping = db.engine.dialect.do_ping
+    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda conn: pings.append(conn) or real_ping(conn))
+    with db.engine.connect() as conn:
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
+    with db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT pg_backend_pid()")) == pid
+    assert pings == []
+    other = create_engine(db.url, poolclass=NullPool)
+    with other.connect() as conn:  # the pooled connection's server process goes away
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    other.dispose()
+    monkeypatch.setattr(app.db, "PING_AFTER_IDLE", 0.0)
+    with db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT 1")) == 1
+        assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
+    assert pings
