@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, object_session
 
 from app import clock
 from app.cases.models import CaseEvent, MediationCase
-from app.cases.service import DEADLINE_KEYS, open_incidents
+from app.cases.service import DEADLINE_KEYS, known_open_tasks, open_incidents
 from app.org.models import Department, User
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import local_iso
@@ -85,14 +85,30 @@ def case_detail(session: Session, case: MediationCase) -> dict[str, Any]:
 
 
 def open_tasks(session: Session, case: MediationCase) -> list[dict[str, Any]]:
-    """The case's open tasks, soonest due first: who has each and until when."""
-    rows = session.execute(
-        select(HumanTask.id, HumanTask.name, HumanTask.title, HumanTask.lane, HumanTask.role, Department.code,
-               User.username, HumanTask.due_at, HumanTask.about, HumanTask.form)
-        .outerjoin(Department, Department.id == HumanTask.department_id)
-        .outerjoin(User, User.id == HumanTask.assignee_id)
-        .where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open)
-        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id))
+    """The case's open tasks, soonest due first: who has each and until when. After a step of the
+    case in this session, from the rows the step left open (no query; their department and assignee
+    are in the session, read by the step)."""
+    known = known_open_tasks(session, case)
+    if known is not None:
+        def person(user_id: int | None) -> str | None:
+            user = session.get(User, user_id) if user_id is not None else None
+            return user.username if user is not None else None
+
+        def code(department_id: int | None) -> str | None:
+            department = session.get(Department, department_id) if department_id is not None else None
+            return department.code if department is not None else None
+
+        known = sorted(known, key=lambda t: (t.due_at is None, t.due_at or clock.now(), t.id))
+        rows: Any = [(t.id, t.name, t.title, t.lane, t.role, code(t.department_id), person(t.assignee_id), t.due_at,
+                      t.about, t.form) for t in known]
+    else:
+        rows = session.execute(
+            select(HumanTask.id, HumanTask.name, HumanTask.title, HumanTask.lane, HumanTask.role, Department.code,
+                   User.username, HumanTask.due_at, HumanTask.about, HumanTask.form)
+            .outerjoin(Department, Department.id == HumanTask.department_id)
+            .outerjoin(User, User.id == HumanTask.assignee_id)
+            .where(HumanTask.case_id == case.id, HumanTask.status == TaskStatus.open)
+            .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id))
     now = clock.now()
     return [{"id": id_, "name": name, "title": title, "lane": lane, "role": role, "department": department,
              "assignee": username, "due_at": local_iso(due_at), "overdue": due_at is not None and due_at < now,

@@ -378,7 +378,16 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
         add_event(session, case, "task_created", task_name=ready.name, message=place.problem or ready.title,
                   data={"department": department.code if department else None, "role": row.role,
                         "org_unit": place.org_unit.code, "due_at": local_iso(ready.due_at)})
+    session.info.setdefault("open_tasks", {})[case.id] = [
+        row for row in open_rows.values() if row.status == TaskStatus.open] + created
     return created
+
+
+def known_open_tasks(session: Session, case: MediationCase) -> list[HumanTask] | None:
+    """The case's open task rows after a step this session ran on it (the rows it read after locking
+    the case, less those the step closed, plus those it opened), or None when no step ran: what an
+    answer about the case can list without reading them again. Only a step opens or closes tasks."""
+    return session.info.get("open_tasks", {}).get(case.id)
 
 
 def _sync_timers(session: Session, case: MediationCase, step: engine.Step,

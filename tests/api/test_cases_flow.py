@@ -61,6 +61,7 @@ def test_parallel_departments_and_close(api):
     assert r.status_code == 200, r.get_json()
     after_triage = r.get_json()["open_tasks"]  # what the case waits for next, in the answer
     assert sorted(t["department"] for t in after_triage) == ["hrss", "justice"]
+    assert after_triage == api.get(f"/cases/{case_no}", "mediator").get_json()["open_tasks"]
     assert api.post(f"/tasks/{triage['id']}/complete", "mediator",
                     json={"data": {"departments": ["hrss"]}}).status_code == 409
 
@@ -73,9 +74,16 @@ def test_parallel_departments_and_close(api):
     assert api.post(f"/tasks/{justice_tasks[0]['id']}/complete", "hrss",
                     json={"data": {"opinion_item": {"text": "x"}}}).status_code in (403, 404)
 
-    for user, task in (("hrss", hrss_tasks[0]), ("justice", justice_tasks[0])):
-        r = api.post(f"/tasks/{task['id']}/complete", user, json={"data": {"opinion_item": {"text": f"{user} ok"}}})
-        assert r.status_code == 200, r.get_json()
+    # the answer lists what the step left open as a reader of the case sees it (the claim included)
+    assert api.post(f"/tasks/{justice_tasks[0]['id']}/claim", "justice").status_code == 200
+    r = api.post(f"/tasks/{hrss_tasks[0]['id']}/complete", "hrss", json={"data": {"opinion_item": {"text": "ok"}}})
+    assert r.status_code == 200, r.get_json()
+    left = r.get_json()["open_tasks"]
+    assert [(t["department"], t["assignee"]) for t in left] == [("justice", "justice")]
+    assert left == api.get(f"/cases/{case_no}", "mediator").get_json()["open_tasks"]
+    r = api.post(f"/tasks/{justice_tasks[0]['id']}/complete", "justice",
+                 json={"data": {"opinion_item": {"text": "justice ok"}}})
+    assert r.status_code == 200, r.get_json()
 
     assert r.get_json()["open_tasks"] == []
     case = api.get(f"/cases/{case_no}", "mediator").get_json()
