@@ -23,7 +23,7 @@ from app.db import after_commit, append_row, upsert
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
-from app.processes.service import LoadedSpec, latest_process_version, load_spec, pin_runtime_spec
+from app.processes.service import LoadedSpec, load_spec, pin_runtime_spec, process_to_start
 from app.scheduler.models import PendingTimer
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import LOCAL_TZ, local_iso, now_iso, parse_iso
@@ -174,24 +174,12 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
         raise InvalidInput("outside your area", fields={"location.org_unit": "not within your org unit"})
     if data is not None and not isinstance(data, dict):
         raise InvalidInput("data must be an object", fields={"data": "expected an object"})
-    pv = latest_process_version(session, process_id or DEFAULT_PROCESS)
+    pv, newest_deployment = process_to_start(session, process_id or DEFAULT_PROCESS)
     if not pv.executable:
         raise InvalidInput("not executable", fields={"process_id": "this process is not executable"})
-    runtime_spec = pin_runtime_spec(session, pv)
+    runtime_spec = pin_runtime_spec(session, pv, newest_deployment=newest_deployment)
     now = clock.now()
     case_no = next_case_no(session, prefix, now.astimezone(LOCAL_TZ).year)
-    case = MediationCase(
-        case_no=case_no, title=intake.title, description=intake.description, category=intake.category,
-        urgency=intake.urgency, channel=intake.channel, citizen_name=intake.citizen_name,
-        citizen_phone=intake.citizen_phone, org_unit_id=unit.id, org_unit=unit, address=intake.address,
-        status=CaseStatus.open, stage="intake", level=unit.level, process_id=pv.process_id,
-        process_version=pv.version, runtime_spec_id=runtime_spec.id, created_at=now, updated_at=now,
-        created_by_id=actor.id if actor else None,
-    )
-    session.add(case)
-    session.flush()
-    add_event(session, case, "case_created", actor=actor, message=intake.title,
-              data={"channel": intake.channel, "process": {"id": pv.process_id, "version": pv.version}})
     variables = {
         "case_no": case_no,
         "title": intake.title,
@@ -208,9 +196,23 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
     variables.update(data or {})
     spec = load_spec(session, runtime_spec.id)
     step = engine.start(spec.compiled, variables, script_functions(session, unit))
+    case = MediationCase(
+        case_no=case_no, title=intake.title, description=intake.description, category=intake.category,
+        urgency=intake.urgency, channel=intake.channel, citizen_name=intake.citizen_name,
+        citizen_phone=intake.citizen_phone, org_unit_id=unit.id, org_unit=unit, address=intake.address,
+        status=CaseStatus.open, stage="intake", level=unit.level, process_id=pv.process_id,
+        process_version=pv.version, runtime_spec_id=runtime_spec.id, created_at=now, updated_at=now,
+        created_by_id=actor.id if actor else None,
+    )
+    # the case row goes in as its first step leaves it (stage, deadlines, ...): one INSERT, no UPDATE
+    _sync_fields(case, step)
+    session.add(case)
+    session.flush()
+    add_event(session, case, "case_created", actor=actor, message=intake.title,
+              data={"channel": intake.channel, "process": {"id": pv.process_id, "version": pv.version}})
     set_committed_value(case, "state", None)  # a new case has none: not a query to find out
     case.state = CaseState(case_id=case.id, blob=step.state)
-    sync_case(session, case, spec, step, actor=actor, action={"op": "start"}, open_tasks=[])
+    sync_case(session, case, spec, step, actor=actor, action={"op": "start"}, open_tasks=[], at=now)
     return case
 
 
@@ -471,19 +473,19 @@ class Batch:
 
 def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: engine.Step, *,
               actor: User | None, action: dict[str, Any], batch: Batch | None = None,
-              open_tasks: list[HumanTask] | None = None) -> None:
+              open_tasks: list[HumanTask] | None = None, at: datetime | None = None) -> None:
     """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents).
 
     In a `batch` (which read the case's open tasks and timers), nothing is flushed: the new task rows
     are added to `batch.created`, and the caller flushes once for all its cases, then calls
     `app.notify.service.notify_tasks_created` (one INSERT per table for the batch, not a round of
     statements per case). `open_tasks`: the case's open task rows, when the caller read them after
-    locking the case.
+    locking the case. `at`: the time of the step (now), which a new case was created with.
     """
     from app.notify.service import notify_tasks_created
 
     case.state.blob = step.state
-    case.updated_at = clock.now()
+    case.updated_at = at or clock.now()
     with session.no_autoflush:  # all of it in one flush
         created = _sync_tasks(session, case, step, batch.open_tasks[case.id] if batch else open_tasks)
         _sync_timers(session, case, step, batch.timers[case.id] if batch else None)

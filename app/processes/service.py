@@ -179,13 +179,20 @@ def deploy_bundle(session: Session, files: Mapping[str, bytes], *, actor: User |
 
 def latest_process_version(session: Session, process_id: str) -> ProcessVersion:
     """The newest version of a process, which new cases start on."""
-    pv = session.scalar(
-        select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+    return process_to_start(session, process_id)[0]
+
+
+def process_to_start(session: Session, process_id: str) -> tuple[ProcessVersion, int]:
+    """The newest version of a process and the id of the newest deployment, in one query: what a case
+    start needs to find its version and its pinned files (`pin_runtime_spec(newest_deployment=)`)."""
+    newest_deployment = select(func.max(Deployment.id)).scalar_subquery()
+    row = session.execute(
+        select(ProcessVersion, newest_deployment).where(ProcessVersion.process_id == process_id)
         .order_by(ProcessVersion.version.desc()).limit(1)
-    )
-    if pv is None:
+    ).first()
+    if row is None:
         raise NotFound(f"no process {process_id}", fields={"process_id": "unknown process"})
-    return pv
+    return row[0], row[1] or 0
 
 
 def get_process_version(session: Session, process_id: str, version: int) -> ProcessVersion:
@@ -225,14 +232,17 @@ def _newest(session: Session, model: Any, name: Any, names: set[str]) -> dict[st
     return {getattr(row, name.key): row for row in rows}
 
 
-def pin_runtime_spec(session: Session, pv: ProcessVersion) -> RuntimeSpec:
+def pin_runtime_spec(session: Session, pv: ProcessVersion, *, newest_deployment: int | None = None) -> RuntimeSpec:
     """Pin the files a case starting now runs on: the process version, and the newest called
     processes, decisions and forms it needs (transitively).
 
     Which files those are changes only with a new deployment, so the answer is remembered per newest
-    deployment id: a case start then costs one query here instead of one per called process.
+    deployment id (`newest_deployment`, when the caller read it with the version: `process_to_start`):
+    a case start then costs one query here instead of one per called process.
     """
-    pin = (str(session.get_bind().url), pv.id, session.scalar(select(func.max(Deployment.id))) or 0)
+    if newest_deployment is None:
+        newest_deployment = session.scalar(select(func.max(Deployment.id))) or 0
+    pin = (str(session.get_bind().url), pv.id, newest_deployment)
     known = SPEC_CACHE.pins.get(pin)
     if known is not None:
         spec = session.get(RuntimeSpec, known[0])

@@ -126,3 +126,28 @@ def test_auth_required_and_wrong_password(api, client):
     r = client.post("/api/v1/auth/login", json={"username": "admin", "password": "wrong-password"})
     assert r.status_code == 401 and r.get_json()["error"] == "unauthenticated"
     assert client.get("/api/v1/cases", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_a_new_case_row_is_written_once_as_its_first_step_leaves_it(api, database):
+    """The case row goes in with the stage and deadlines of its first step (one INSERT, no UPDATE
+    after it), and starting it asks for the process version and the newest deployment together."""
+    from sqlalchemy import event
+
+    deploy_two_step(api)
+    api.intake(process_id="two_step")  # the first case of the year made the counter and the pin
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(" ".join(statement.split()))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        r = api.intake(process_id="two_step")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert r.status_code == 201, r.get_json()
+    assert [s.split(" (")[0] for s in statements if "mediation_case" in s.split(" WHERE")[0]
+            and not s.startswith("SELECT")] == ["INSERT INTO mediation_case"]
+    assert not [s for s in statements if s.startswith("SELECT max(deployment.id)")]
+    case = api.get(f"/cases/{r.get_json()['case_no']}", "mediator").get_json()
+    assert (case["stage"], case["deadlines"]["accept"] is not None) == ("triage", True)
