@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.util import identity_key
 
 from app import clock
 from app.cases.models import CaseEvent, MediationCase
@@ -86,22 +87,12 @@ def case_detail(session: Session, case: MediationCase) -> dict[str, Any]:
 
 def open_tasks(session: Session, case: MediationCase) -> list[dict[str, Any]]:
     """The case's open tasks, soonest due first: who has each and until when. After a step of the
-    case in this session, from the rows the step left open (no query; their department and assignee
-    are in the session, read by the step)."""
+    case in this session, from the rows the step left open when their departments and assignees are
+    in the session too (a task the step opened, or one whose department the step read), else by a
+    query that joins them."""
     known = known_open_tasks(session, case)
-    if known is not None:
-        def person(user_id: int | None) -> str | None:
-            user = session.get(User, user_id) if user_id is not None else None
-            return user.username if user is not None else None
-
-        def code(department_id: int | None) -> str | None:
-            department = session.get(Department, department_id) if department_id is not None else None
-            return department.code if department is not None else None
-
-        known = sorted(known, key=lambda t: (t.due_at is None, t.due_at or clock.now(), t.id))
-        rows: Any = [(t.id, t.name, t.title, t.lane, t.role, code(t.department_id), person(t.assignee_id), t.due_at,
-                      t.about, t.form) for t in known]
-    else:
+    rows: Any = _open_task_rows_in_session(session, known) if known is not None else None
+    if rows is None:
         rows = session.execute(
             select(HumanTask.id, HumanTask.name, HumanTask.title, HumanTask.lane, HumanTask.role, Department.code,
                    User.username, HumanTask.due_at, HumanTask.about, HumanTask.form)
@@ -114,6 +105,23 @@ def open_tasks(session: Session, case: MediationCase) -> list[dict[str, Any]]:
              "assignee": username, "due_at": local_iso(due_at), "overdue": due_at is not None and due_at < now,
              "about": about, "form": form}
             for id_, name, title, lane, role, department, username, due_at, about, form in rows]
+
+
+def _open_task_rows_in_session(session: Session, known: list[HumanTask]) -> list[tuple[Any, ...]] | None:
+    """`open_tasks`' rows made from task rows, with the departments' codes and the assignees' names
+    the session holds; None when it lacks one (a query joining them costs less than one each)."""
+    codes: dict[int | None, str | None] = {None: None}
+    usernames: dict[int | None, str | None] = {None: None}
+    for task in known:
+        for key, model, found, name in ((task.department_id, Department, codes, "code"),
+                                        (task.assignee_id, User, usernames, "username")):
+            if key not in found:
+                held = session.identity_map.get(identity_key(model, key))
+                if held is None:
+                    return None
+                found[key] = getattr(held, name)
+    return [(t.id, t.name, t.title, t.lane, t.role, codes[t.department_id], usernames[t.assignee_id], t.due_at,
+             t.about, t.form) for t in sorted(known, key=lambda t: (t.due_at is None, t.due_at or clock.now(), t.id))]
 
 
 def task_summary(task: HumanTask) -> dict[str, Any]:

@@ -156,10 +156,12 @@ def _calendar_function_names() -> tuple[str, ...]:
 
 
 def add_event(session: Session, case: MediationCase, kind: str, *, actor: User | None = None,
-              task_name: str | None = None, message: str = "", data: dict[str, Any] | None = None) -> None:
-    """Append one event to the case's log (written with the flush's other events, in one statement)."""
+              task_name: str | None = None, message: str = "", data: dict[str, Any] | None = None,
+              at: datetime | None = None) -> None:
+    """Append one event to the case's log (written with the flush's other events, in one statement);
+    `at`: when it happened, if not now."""
     append_row(session, CaseEvent.__table__, {
-        "case_id": case.id, "at": clock.now(), "kind": kind, "actor_id": actor.id if actor else None,
+        "case_id": case.id, "at": at or clock.now(), "kind": kind, "actor_id": actor.id if actor else None,
         "task_name": task_name, "message": message, "data": data or {}})
 
 
@@ -208,7 +210,8 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
     _sync_fields(case, step)
     session.add(case)
     session.flush()
-    add_event(session, case, "case_created", actor=actor, message=intake.title,
+    # when the case came in, before its first step (which its deadlines count from) ran
+    add_event(session, case, "case_created", actor=actor, message=intake.title, at=now,
               data={"channel": intake.channel, "process": {"id": pv.process_id, "version": pv.version}})
     set_committed_value(case, "state", None)  # a new case has none: not a query to find out
     case.state = CaseState(case_id=case.id, blob=step.state)
@@ -368,9 +371,11 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
             continue
         place = place_task(session, case, ready)
         department = place.department
+        # `department=` too: the row holds on to it, so an answer about the case finds its code in the
+        # session (which keeps only weak references to what nothing else holds)
         row = HumanTask(
             case_id=case.id, engine_task_id=ready.id, name=ready.name, title=ready.title, lane=ready.lane,
-            role=place.role, department_id=department.id if department else None,
+            role=place.role, department_id=department.id if department else None, department=department,
             org_unit_id=place.org_unit.id, assignee_id=_assignee_of(session, ready), form=ready.form,
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
             about=_about(session, ready),

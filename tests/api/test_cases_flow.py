@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 BUNDLES = Path(__file__).parent / "bundles"
 
@@ -44,7 +45,7 @@ def test_deploy_then_case_runs_to_first_task(api):
     assert case["overdue"] is False
 
 
-def test_parallel_departments_and_close(api):
+def test_parallel_departments_and_close(api, database):
     deploy_two_step(api)
     case_no = api.intake(process_id="two_step").get_json()["case_no"]
     triage = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"][0]
@@ -57,8 +58,20 @@ def test_parallel_departments_and_close(api):
     assert api.post(f"/tasks/{triage['id']}/complete", "hrss",
                     json={"data": {"departments": ["hrss"]}}).status_code in (403, 404)
 
-    r = api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss", "justice"]}})
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        r = api.post(f"/tasks/{triage['id']}/complete", "mediator",
+                     json={"data": {"departments": ["hrss", "justice"]}})
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
     assert r.status_code == 200, r.get_json()
+    # the case's tasks are read once, after the lock: the answer lists the ones the step opened
+    assert len([s for s in statements if s.startswith("SELECT human_task.")]) == 1
     after_triage = r.get_json()["open_tasks"]  # what the case waits for next, in the answer
     assert sorted(t["department"] for t in after_triage) == ["hrss", "justice"]
     assert after_triage == api.get(f"/cases/{case_no}", "mediator").get_json()["open_tasks"]
@@ -131,8 +144,6 @@ def test_auth_required_and_wrong_password(api, client):
 def test_a_new_case_row_is_written_once_as_its_first_step_leaves_it(api, database):
     """The case row goes in with the stage and deadlines of its first step (one INSERT, no UPDATE
     after it), and starting it asks for the process version and the newest deployment together."""
-    from sqlalchemy import event
-
     deploy_two_step(api)
     api.intake(process_id="two_step")  # the first case of the year made the counter and the pin
     statements: list[str] = []
