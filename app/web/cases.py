@@ -241,6 +241,11 @@ def _parties(entries: list[queries.Event]) -> list[dict[str, Any]]:
     return []
 
 
+def _is_reporter(case: MediationCase, party: dict[str, Any]) -> bool:
+    """The party is the citizen who brought the matter (same name, and the same phone or none)."""
+    return party.get("name") == case.citizen_name and party.get("phone") in (None, "", case.citizen_phone)
+
+
 def party_roles() -> dict[str, str]:
     return {"applicant": _("申请人"), "respondent": _("被申请人"), "other": _("其他")}
 
@@ -254,10 +259,14 @@ def case(case_no: str) -> Any:
         entries = queries.events(s, found)
         departments = queries.department_names(s)
         forms = queries.task_forms(s, found)
+        parties = _parties(entries)
         return render_template(
             "web/case.html", case=found, categories=category_labels(s), deadlines=queries.deadlines(found),
             timeline=_timeline(entries, forms, departments), answers=_answers(s, found, entries, forms),
-            parties=_parties(entries), party_roles=party_roles(), tasks=queries.open_tasks(s, found),
+            # the reporter is listed once, with the roles the intake gave them as a party
+            reporter_roles=[p.get("role") for p in parties if _is_reporter(found, p)],
+            parties=[p for p in parties if not _is_reporter(found, p)], party_roles=party_roles(),
+            tasks=queries.open_tasks(s, found),
             incidents=open_incidents(s, found), attachments=queries.attachments(s, found),
             can_retry=g.user.has_role(Role.mediator, Role.leader, Role.admin),
             lead=departments.get(found.lead_department or "", found.lead_department),

@@ -54,10 +54,13 @@ def _departments(s: Session) -> list[Department]:
 
 
 def _case_values(case: MediationCase) -> dict[str, Any]:
-    """Case fields a form may ask for again (the task's own data wins over them)."""
+    """Case fields a form may ask for again (the task's own data wins over them). The parties start
+    with the citizen who brought the matter, as registered: nobody types a name and phone twice."""
+    citizen = {"name": case.citizen_name, "role": "applicant", "phone": case.citizen_phone or None}
     return {"title": case.title, "description": case.description, "category": case.category,
             "urgency": case.urgency, "lead_department": case.lead_department,
-            "departments": list(case.departments or []) or None, "address": case.address or None}
+            "departments": list(case.departments or []) or None, "address": case.address or None,
+            "parties": [{k: v for k, v in citizen.items() if v}] if case.citizen_name else None}
 
 
 def case_context(s: Session, case: MediationCase, data: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

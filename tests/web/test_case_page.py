@@ -256,3 +256,17 @@ def test_attachments_are_listed_with_a_download_link(api, client, database):
     html = page(client, f"/cases/{case_no}")[1]
     files = html.split('id="h-files"')[1].split("</section>")[0]
     assert f'href="/attachments/{attachment_id}"' in files and "现场照片.pdf" in files
+
+
+def test_the_reporter_is_listed_once_with_the_roles_intake_gave_them(shipped, client):
+    """The citizen who brought the matter and the applicant the intake recorded are one person: one
+    line, both roles; the other parties follow."""
+    api = shipped
+    case_no = file_case(api, "mediator", location={"org_unit": "county"})
+    do(api, case_no, "intake", {"category": "labour", "parties": [
+        {"name": "张三", "role": "applicant", "phone": "13800001234"}, {"name": "某建筑公司", "role": "respondent"}]})
+    login(client, "mediator")
+    html = page(client, f"/cases/{case_no}")[1]
+    parties = html.split('id="h-parties"')[1].split("<h2")[0]
+    assert parties.count("张三") == 1
+    assert "反映人、申请人" in " ".join(parties.split()) and "某建筑公司" in parties and "被申请人" in parties

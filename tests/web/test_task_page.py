@@ -360,6 +360,10 @@ def test_shipped_intake_form_end_to_end(app, api, database):
     html = receiver.get(f"/tasks/{intake}").get_data(as_text=True)
     assert "受理登记" in html and "<select" in field_html(html, "category")
     assert 'name="parties.0.name"' in html and 'type="checkbox"' in field_html(html, "on_the_spot")
+    # the citizen registered at intake is the first party already, name and phone
+    assert 'name="parties.__rows" value="1"' in html
+    assert 'value="张三"' in field_html(html, "parties.0.name")
+    assert 'value="13800001234"' in field_html(html, "parties.0.phone")
     r = submit(receiver, intake, {"category": "labour", "urgency": "normal", "parties.__rows": "1",
                                   "parties.0.name": "张三", "parties.0.role": "applicant", "intake_note": "已核实"})
     assert r.status_code == 302, r.get_data(as_text=True)[:3000]
