@@ -120,8 +120,10 @@ def _open_task_rows_in_session(session: Session, known: list[HumanTask]) -> list
                 if held is None:
                     return None
                 found[key] = getattr(held, name)
+    # the query's order: due first, soonest first, then by id (the tasks without a due time too)
+    undated = clock.now()  # any one time: it only stands in for the missing ones, which sort last anyway
     return [(t.id, t.name, t.title, t.lane, t.role, codes[t.department_id], usernames[t.assignee_id], t.due_at,
-             t.about, t.form) for t in sorted(known, key=lambda t: (t.due_at is None, t.due_at or clock.now(), t.id))]
+             t.about, t.form) for t in sorted(known, key=lambda t: (t.due_at is None, t.due_at or undated, t.id))]
 
 
 def task_summary(task: HumanTask) -> dict[str, Any]:

@@ -162,3 +162,19 @@ def test_a_new_case_row_is_written_once_as_its_first_step_leaves_it(api, databas
     assert not [s for s in statements if s.startswith("SELECT max(deployment.id)")]
     case = api.get(f"/cases/{r.get_json()['case_no']}", "mediator").get_json()
     assert (case["stage"], case["deadlines"]["accept"] is not None) == ("triage", True)
+
+
+def test_open_tasks_from_the_session_keep_the_query_order(db):
+    """The answer's open tasks made from the step's rows sort as the query does: due first, soonest
+    first, then by id, the tasks without a due time included, whatever order the rows came in."""
+    from datetime import timedelta
+
+    from app import clock
+    from app.api.serialize import _open_task_rows_in_session
+    from app.tasks.models import HumanTask
+
+    soon = clock.now() + timedelta(days=1)
+    rows = [HumanTask(id=i, name=f"t{i}", title="", role="mediator", due_at=due)
+            for i, due in ((5, None), (4, soon + timedelta(hours=1)), (3, None), (2, soon), (1, None))]
+    with db.unit_of_work(write=False) as session:
+        assert [row[0] for row in _open_task_rows_in_session(session, rows)] == [2, 4, 1, 3, 5]
