@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 
 from app import clock
 from app.db import Base, Database
@@ -28,6 +30,22 @@ def _pg_available() -> bool:
 
 
 PG_AVAILABLE = _pg_available()
+
+
+@contextlib.contextmanager
+def sql_sent(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` sends while the block runs, in order (whitespace folded to single
+    spaces), as the block runs: what a test of how many statements a step costs reads."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -74,30 +74,22 @@ def test_appended_rows_go_in_together_when_the_session_flushes(db):
     """`append_row`: the rows of a table wait for the flush and go in with one statement, in the order
     given; a query of the same transaction sees them, and a commit writes them even when nothing else
     changed."""
-    from sqlalchemy import event, func
+    from sqlalchemy import func
 
     from app.db import append_row
+    from tests.conftest import sql_sent
 
     table = OrgUnit.__table__
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, _params, _context, _many):  # noqa: ANN001
-        if statement.startswith("INSERT"):
-            statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with sql_sent(db.engine) as statements:
         with db.unit_of_work() as session:
             for i in range(1, 4):
                 append_row(session, table, {"id": i, "code": f"u{i}", "name": f"u{i}", "level": "village",
                                             "path": f"/{i}/"})
-            assert statements == []  # nothing written yet
+            assert [s for s in statements if s.startswith("INSERT")] == []  # nothing written yet
             assert session.scalar(select(func.count()).select_from(OrgUnit)) == 3  # the query's autoflush
             append_row(session, table, {"id": 4, "code": "u4", "name": "u4", "level": "village", "path": "/4/"})
         # the last row: written by the commit of a session with no changed object
-        assert len(statements) == 2
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+        assert len([s for s in statements if s.startswith("INSERT")]) == 2
     with db.unit_of_work(write=False) as session:
         assert list(session.scalars(select(OrgUnit.code).order_by(OrgUnit.id))) == ["u1", "u2", "u3", "u4"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+
+from tests.conftest import sql_sent
 
 BUNDLES = Path(__file__).parent / "bundles"
 
@@ -58,17 +59,9 @@ def test_parallel_departments_and_close(api, database):
     assert api.post(f"/tasks/{triage['id']}/complete", "hrss",
                     json={"data": {"departments": ["hrss"]}}).status_code in (403, 404)
 
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        statements.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
+    with sql_sent(database.engine) as statements:
         r = api.post(f"/tasks/{triage['id']}/complete", "mediator",
                      json={"data": {"departments": ["hrss", "justice"]}})
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
     assert r.status_code == 200, r.get_json()
     # the case's tasks are read once, after the lock: the answer lists the ones the step opened
     assert len([s for s in statements if s.startswith("SELECT human_task.")]) == 1
@@ -146,16 +139,8 @@ def test_a_new_case_row_is_written_once_as_its_first_step_leaves_it(api, databas
     after it), and starting it asks for the process version and the newest deployment together."""
     deploy_two_step(api)
     api.intake(process_id="two_step")  # the first case of the year made the counter and the pin
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        statements.append(" ".join(statement.split()))
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
+    with sql_sent(database.engine) as statements:
         r = api.intake(process_id="two_step")
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
     assert r.status_code == 201, r.get_json()
     assert [s.split(" (")[0] for s in statements if "mediation_case" in s.split(" WHERE")[0]
             and not s.startswith("SELECT")] == ["INSERT INTO mediation_case"]

@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app import clock
 from app.cases.models import CaseEvent
 from app.scheduler.models import PendingTimer
 from app.scheduler.runner import TimerScheduler
 from app.scheduler.service import fire_due_timers
+from tests.conftest import sql_sent
 
 BUNDLES = Path(__file__).parent / "bundles"
 
@@ -98,20 +99,11 @@ def test_a_step_that_leaves_the_timers_as_they_were_does_not_rewrite_them(api, d
     before = pending()
     assert [name for _, name, _ in before] == ["答复超期"]
     tasks = {t["name"]: t["id"] for t in api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]}
-    written: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        if "pending_timer" in statement and not statement.lstrip().upper().startswith("SELECT"):
-            written.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
+    with sql_sent(database.engine) as statements:
         r = api.post(f"/tasks/{tasks['visit']}/complete", "mediator", json={"data": {}})
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
     assert r.status_code == 200, r.get_json()
     assert [t["name"] for t in r.get_json()["open_tasks"]] == ["reply"]
-    assert written == []
+    assert [s for s in statements if "pending_timer" in s and not s.upper().startswith("SELECT")] == []
     assert pending() == before  # the same row, due as before
 
     r = api.post(f"/tasks/{tasks['reply']}/complete", "mediator", json={"data": {}})
