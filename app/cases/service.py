@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
-from app.db import after_commit, append_row, upsert
+from app.db import after_commit, append_row, set_columns, upsert
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
@@ -207,7 +207,8 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
         created_by_id=actor.id if actor else None,
     )
     # the case row goes in as its first step leaves it (stage, deadlines, ...): one INSERT, no UPDATE
-    _sync_fields(case, step)
+    for key, value in _field_changes(case, step).items():
+        setattr(case, key, value)
     session.add(case)
     session.flush()
     # when the case came in, before its first step (which its deadlines count from) ran
@@ -361,13 +362,13 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
     created: list[HumanTask] = []
     for engine_id, row in open_rows.items():
         if engine_id not in ready_ids:
-            row.status = TaskStatus.cancelled
-            row.completed_at = now
+            set_columns(session, row, status=TaskStatus.cancelled, completed_at=now)
             add_event(session, case, "task_cancelled", task_name=row.name, message=row.title)
     for ready in step.ready:
         row = open_rows.get(ready.id)
         if row is not None:
-            row.due_at = ready.due_at
+            if row.due_at != ready.due_at:
+                set_columns(session, row, due_at=ready.due_at)
             continue
         place = place_task(session, case, ready)
         department = place.department
@@ -427,16 +428,18 @@ def _sync_timers(session: Session, case: MediationCase, step: engine.Step,
         after_commit(session, wake)
 
 
-def _sync_fields(case: MediationCase, step: engine.Step) -> None:
+def _field_changes(case: MediationCase, step: engine.Step) -> dict[str, Any]:
+    """The case fields the step's variables change (category, deadlines, stage, ...)."""
     variables = step.variables
+    fields: dict[str, Any] = {}
     for key in ("category", "level", "lead_department"):
         value = variables.get(key)
         if isinstance(value, str) and value:
-            setattr(case, key, value[:64])
+            fields[key] = value[:64]
     departments = variables.get("departments")
     if isinstance(departments, list):
-        case.departments = [d if isinstance(d, str) else (d.get("code") if isinstance(d, dict) else str(d))
-                            for d in departments]
+        fields["departments"] = [d if isinstance(d, str) else (d.get("code") if isinstance(d, dict) else str(d))
+                                 for d in departments]
     deadlines = variables.get("deadlines") if isinstance(variables.get("deadlines"), dict) else {}
     for key in DEADLINE_KEYS:
         if key in deadlines:
@@ -446,14 +449,15 @@ def _sync_fields(case: MediationCase, step: engine.Step) -> None:
         else:
             continue  # the process says nothing about this deadline: keep what we know
         # an explicit null clears it (a reopened case starts its reply and callback again)
-        setattr(case, f"deadline_{key}", parse_iso(value))
+        fields[f"deadline_{key}"] = parse_iso(value)
     stage = variables.get("stage")
     if step.completed:
-        case.stage = "closed"
+        fields["stage"] = "closed"
     elif isinstance(stage, str) and stage:
-        case.stage = stage[:64]
+        fields["stage"] = stage[:64]
     elif step.ready:
-        case.stage = step.ready[0].name[:64]
+        fields["stage"] = step.ready[0].name[:64]
+    return {key: value for key, value in fields.items() if getattr(case, key) != value}
 
 
 @dataclass
@@ -489,21 +493,23 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
     """
     from app.notify.service import notify_tasks_created
 
-    case.state.blob = step.state
-    case.updated_at = at or clock.now()
+    set_columns(session, case.state, blob=step.state)
+    fields = _field_changes(case, step)
+    now = at or clock.now()
+    if case.updated_at != now:  # a case created now was inserted with it
+        fields["updated_at"] = now
     with session.no_autoflush:  # all of it in one flush
         created = _sync_tasks(session, case, step, batch.open_tasks[case.id] if batch else open_tasks)
         _sync_timers(session, case, step, batch.timers[case.id] if batch else None)
-        _sync_fields(case, step)
         for event in step.events:
             add_event(session, case, "process_event", message=str(event.get("name") or event.get("code") or ""),
                       data=event)
         if step.error is not None:
             _record_incident(session, case, step.error, action)
         if step.completed and case.status != CaseStatus.closed:
-            case.status = CaseStatus.closed
-            case.closed_at = clock.now()
+            fields.update(status=CaseStatus.closed, closed_at=clock.now())
             add_event(session, case, "case_closed", actor=actor)
+        set_columns(session, case, **fields)
     if batch is not None:
         batch.created.extend((case, row) for row in created)
         return

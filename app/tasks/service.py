@@ -18,6 +18,7 @@ from app.cases.service import (
     script_functions,
     sync_case,
 )
+from app.db import set_columns
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
 from app.org.models import OrgUnit, Role, User
 from app.org.service import sees_area
@@ -252,10 +253,8 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
             if action.get("op") == "complete" and action.get("task_id") == task.engine_task_id:
                 incident.resolved_at = clock.now()
         case.has_incident = any(i.resolved_at is None for i in incidents)
-    task.status = TaskStatus.completed
-    task.completed_at = clock.now()
-    task.completed_by_id = user.id
-    task.data = data
+    set_columns(session, task, status=TaskStatus.completed, completed_at=clock.now(), completed_by_id=user.id,
+                data=data)
     add_event(session, case, "task_completed", actor=user, task_name=task.name, message=task.title,
               data={"data": data, "department": task.department.code if task.department else None,
                     "role": task.role})

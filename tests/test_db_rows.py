@@ -1,0 +1,100 @@
+"""Rows the session writes itself at the flush (`app.db.set_columns`, `append_row`): what the objects
+show, what is sent and when, the version check, rollback, and errors as SQLAlchemy's own."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.cases.models import CaseEvent, MediationCase
+from app.cases.service import get_case
+from app.db import append_row, set_columns
+from tests.api.test_cases_flow import deploy_two_step
+from tests.conftest import sql_sent
+
+
+@pytest.fixture
+def case_no(api) -> str:
+    deploy_two_step(api)
+    return api.intake(process_id="two_step").get_json()["case_no"]
+
+
+def read(database, case_no: str) -> MediationCase:
+    with database.unit_of_work(write=False) as session:
+        return get_case(session, case_no)
+
+
+def test_columns_set_show_at_once_and_go_in_with_one_update_at_the_flush(database, case_no):
+    before = read(database, case_no)
+    with sql_sent(database.engine) as statements, database.unit_of_work() as session:
+        case = get_case(session, case_no)
+        set_columns(session, case, stage="convene", category="劳动争议")
+        set_columns(session, case, stage="reply")  # the same row again: still one statement
+        assert (case.stage, case.category) == ("reply", "劳动争议")
+        assert not session.dirty  # nothing for the ORM to write
+        assert not [s for s in statements if s.startswith("UPDATE")]
+        session.flush()
+        updates = [s for s in statements if s.startswith("UPDATE")]
+        assert len(updates) == 1 and updates[0].startswith("UPDATE mediation_case SET stage = ")
+        assert case.lock_version == before.lock_version + 1
+    after = read(database, case_no)
+    assert (after.stage, after.category, after.lock_version) == ("reply", "劳动争议", before.lock_version + 1)
+
+
+def test_a_row_changed_meanwhile_is_not_overwritten(database, case_no):
+    """The version counter: an UPDATE made on a row another transaction changed since it was read
+    fails as the ORM's own would (StaleDataError), and the unit of work writes nothing."""
+    with database.unit_of_work(write=False) as session:
+        stale = get_case(session, case_no)
+    with database.unit_of_work() as session:
+        set_columns(session, get_case(session, case_no), stage="convene")
+    with pytest.raises(StaleDataError), database.unit_of_work() as session:
+        session.add(stale)  # as it was read before the other change
+        set_columns(session, stale, stage="reply")
+        append_row(session, CaseEvent.__table__, {"case_id": stale.id, "at": stale.updated_at, "kind": "x",
+                                                  "actor_id": None, "task_name": None, "message": "",
+                                                  "data": {}})
+    assert read(database, case_no).stage == "convene"
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(CaseEvent.id).where(CaseEvent.kind == "x")) is None
+
+
+def test_columns_set_then_rolled_back_are_read_again(database, case_no):
+    stage = read(database, case_no).stage
+    with database.unit_of_work() as session:
+        case = get_case(session, case_no)
+        savepoint = session.begin_nested()
+        set_columns(session, case, stage="convene")
+        savepoint.rollback()
+        assert case.stage == stage  # the object no longer shows what was never written
+        set_columns(session, case, category="劳动争议")
+    after = read(database, case_no)
+    assert (after.stage, after.category) == (stage, "劳动争议")
+    with pytest.raises(RuntimeError), database.unit_of_work() as session:
+        set_columns(session, get_case(session, case_no), stage="convene")
+        session.flush()
+        raise RuntimeError("the request failed")
+    assert read(database, case_no).stage == stage
+
+
+def test_a_failing_statement_fails_as_sqlalchemy_says_and_writes_nothing(database, case_no):
+    """All the rows of a flush go to the driver together (one pipeline on PostgreSQL); one of them
+    failing is SQLAlchemy's IntegrityError, and none of them stays."""
+    case = read(database, case_no)
+    row = {"case_id": case.id, "at": case.updated_at, "kind": "x", "actor_id": None, "task_name": None,
+           "message": "", "data": {}}
+    with pytest.raises(IntegrityError), database.unit_of_work() as session:
+        set_columns(session, get_case(session, case_no), stage="convene")
+        append_row(session, CaseEvent.__table__, row)
+        append_row(session, CaseEvent.__table__, {**row, "kind": "y", "case_id": case.id + 1000})  # no such case
+        session.flush()
+    assert read(database, case_no).stage != "convene"
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(CaseEvent.id).where(CaseEvent.kind.in_(["x", "y"]))) is None
+
+
+def test_an_appended_row_must_give_the_columns_with_python_defaults(database):
+    with database.unit_of_work() as session, pytest.raises(ValueError, match="case_event: give at, data, message"):
+        append_row(session, CaseEvent.__table__, {"case_id": 1, "kind": "x"})
