@@ -38,7 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, InstanceState, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstanceState, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
@@ -162,6 +162,8 @@ class OneStopSession(Session):
     """A session that writes some rows itself, through the driver, at the next flush (an autoflush,
     an explicit flush or the commit), after the ORM's own work:
 
+    - new objects given to `add_row`: an INSERT each, returning the key, the object persistent after
+      as if the ORM had inserted it (the ORM's insert of a step's new task was a round trip of its own);
     - rows of append-only tables (the case event log) given to `append_row`: one INSERT per table,
       not one ORM insert per row each returning an id nobody reads;
     - column changes given to `set_columns`: an UPDATE by primary key per row, not the ORM's unit of
@@ -173,15 +175,19 @@ class OneStopSession(Session):
 
     def flush(self, objects: Sequence[Any] | None = None) -> None:
         super().flush(objects)  # first: the rows written here may refer to rows it inserts
+        added: list[_RowInsert] = self.info.pop("added", [])
         updated: dict[Any, _RowUpdate] = self.info.pop("updated", {})
         appended: dict[Table, list[dict[str, Any]]] = self.info.pop("appended", {})
-        if not updated and not appended:
+        if not added and not updated and not appended:
             return
         connection = self.connection()
-        statements = [update.statement(connection.dialect) for update in updated.values()]
+        statements = [row.statement(connection.dialect) for row in added]
+        statements.extend(update.statement(connection.dialect) for update in updated.values())
         for table, rows in appended.items():
             statements.extend(_insert_statements(table, rows, connection.dialect))
-        _send(connection, statements)
+        results = _send(connection, statements)
+        for row, key in zip(added, results, strict=False):  # the added rows' statements come first
+            row.written(self, key)
         for update in updated.values():
             update.written()
 
@@ -189,7 +195,7 @@ class OneStopSession(Session):
 @event.listens_for(OneStopSession, "before_commit")
 def _flush_own_rows(session: Session) -> None:
     # a commit flushes only a session with changed objects; rows of its own may still wait
-    if session.info.get("appended") or session.info.get("updated"):
+    if session.info.get("appended") or session.info.get("updated") or session.info.get("added"):
         session.flush()
 
 
@@ -198,6 +204,7 @@ def _drop_own_rows(session: Session) -> None:
     # rolled back with the transaction (or savepoint: begin_nested flushes, so the rows given since
     # belong to the savepoint alone). The objects showed changes never written: read them again
     session.info.pop("appended", None)
+    session.info.pop("added", None)  # still transient: never written
     for update in session.info.pop("updated", {}).values():
         if update.state.session_id == session.hash_key and update.state.key is not None:
             session.expire(update.state.obj())
@@ -214,6 +221,17 @@ def append_row(session: Session, table: Table, row: dict[str, Any]) -> None:
         session.info.setdefault("appended", {}).setdefault(table, []).append(row)
     else:
         session.connection().execute(insert(table), row)
+
+
+def add_row(session: Session, obj: Any) -> None:
+    """Add a new object, whose row the session inserts itself at the next flush (see OneStopSession)
+    and which is persistent after, its key set. Its columns with a callable default on the Python side
+    must be given; nothing the ORM inserts in the same flush may refer to it (the ORM writes first).
+    A plain Session just adds it."""
+    if not isinstance(session, OneStopSession):
+        session.add(obj)
+        return
+    session.info.setdefault("added", []).append(_RowInsert(obj))
 
 
 def set_columns(session: Session, obj: Any, **values: Any) -> None:
@@ -237,6 +255,51 @@ def set_columns(session: Session, obj: Any, **values: Any) -> None:
         column = state.mapper.get_property(key).columns[0]
         set_committed_value(obj, key, value)
         update.values[column] = value
+
+
+class _RowInsert:
+    """A new object waiting for the flush to insert its row."""
+
+    __slots__ = ("obj", "values", "unset")
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        mapper = inspect(obj).mapper
+        given = obj.__dict__
+        self.values: dict[Column[Any], Any] = {}
+        #: columns neither given nor defaulted: SQL NULL, as the ORM leaves them (not JSON's null)
+        self.unset: set[Column[Any]] = set()
+        for column in mapper.local_table.columns:
+            key = mapper.get_property_by_column(column).key
+            if key in given:
+                self.values[column] = given[key]
+            elif column.primary_key and column.autoincrement in (True, "auto"):
+                continue  # the database gives it
+            elif column.default is None:
+                self.values[column] = None
+                self.unset.add(column)
+            elif column.default.is_scalar:
+                self.values[column] = column.default.arg
+            else:
+                raise ValueError(f"{mapper.local_table.name}: give {key}")
+
+    def statement(self, dialect: Dialect) -> _Statement:
+        table = next(iter(self.values)).table
+        names = tuple(column.name for column in self.values)
+        params = tuple(None if column in self.unset else _bind(column, dialect, value)
+                       for column, value in self.values.items())
+        returning = tuple(column.name for column in table.primary_key if column not in self.values)
+        return _Statement(_insert_sql(table, names, 1, dialect, returning), params, returning=bool(returning))
+
+    def written(self, session: Session, key: tuple[Any, ...] | None) -> None:
+        mapper = inspect(self.obj).mapper
+        missing = [column for column in mapper.local_table.primary_key if column not in self.values]
+        for column, value in zip(missing, key or (), strict=True):
+            self.values[column] = value
+        for column, value in self.values.items():
+            set_committed_value(self.obj, mapper.get_property_by_column(column).key, value)
+        make_transient_to_detached(self.obj)
+        session.add(self.obj)
 
 
 class _RowUpdate:
@@ -285,6 +348,8 @@ class _Statement:
     params: tuple[Any, ...]
     #: an UPDATE that must find its row, else this message (a version counter that moved on)
     must_hit: str | None = None
+    #: an INSERT that returns its row's key
+    returning: bool = False
 
 
 def _placeholder(dialect: Dialect) -> str:
@@ -304,10 +369,12 @@ def _update_sql(table: Table, names: tuple[str, ...], keys: tuple[str, ...], dia
 
 
 @functools.cache
-def _insert_sql(table: Table, names: tuple[str, ...], rows: int, dialect: Dialect) -> str:
+def _insert_sql(table: Table, names: tuple[str, ...], rows: int, dialect: Dialect,
+                returning: tuple[str, ...] = ()) -> str:
     quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
     one = "(" + ", ".join([mark] * len(names)) + ")"
-    return f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES " + ", ".join([one] * rows)
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES " + ", ".join([one] * rows)
+    return sql + (f" RETURNING {', '.join(quote(n) for n in returning)}" if returning else "")
 
 
 #: rows per INSERT statement (SQLite allows 32,766 parameters in one statement)
@@ -339,12 +406,13 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
 def _bind(column: Column[Any], dialect: Dialect, value: Any) -> Any:
     """A value as the driver takes it for the column (what SQLAlchemy's own execution would send)."""
     process = _processor(column, dialect)
-    return value if process is None or value is None else process(value)
+    return value if process is None else process(value)
 
 
-def _send(connection: Connection, statements: list[_Statement]) -> None:
-    """Run the statements on the connection's driver, in one pipeline on PostgreSQL; the errors
-    come out as SQLAlchemy's would (a lost connection invalidated)."""
+def _send(connection: Connection, statements: list[_Statement]) -> list[tuple[Any, ...] | None]:
+    """Run the statements on the connection's driver, in one pipeline on PostgreSQL; return, for each
+    statement, the row an INSERT with `returning` gave (None for the others). The errors come out as
+    SQLAlchemy's would (a lost connection invalidated)."""
     dbapi_connection = connection.connection.dbapi_connection
     announce = connection.dispatch.before_cursor_execute
     cursors: list[Any] = []
@@ -359,9 +427,12 @@ def _send(connection: Connection, statements: list[_Statement]) -> None:
                     listener(connection, cursor, current.sql, current.params, None, False)
                 cursor.execute(current.sql, current.params)
                 cursors.append(cursor)
+        keys: list[tuple[Any, ...] | None] = []
         for cursor, current in zip(cursors, statements, strict=True):
             if current.must_hit is not None and cursor.rowcount != 1:
                 raise StaleDataError(current.must_hit)
+            keys.append(tuple(cursor.fetchone()) if current.returning else None)
+        return keys
     except connection.dialect.loaded_dbapi.Error as exc:
         lost = connection.dialect.is_disconnect(exc, dbapi_connection, None)
         if lost:

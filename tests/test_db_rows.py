@@ -98,3 +98,50 @@ def test_a_failing_statement_fails_as_sqlalchemy_says_and_writes_nothing(databas
 def test_an_appended_row_must_give_the_columns_with_python_defaults(database):
     with database.unit_of_work() as session, pytest.raises(ValueError, match="case_event: give at, data, message"):
         append_row(session, CaseEvent.__table__, {"case_id": 1, "kind": "x"})
+
+
+def _new_task(case: MediationCase, **given):
+    from app.tasks.models import HumanTask, TaskStatus
+
+    return HumanTask(case_id=case.id, engine_task_id="e-1", name="extra", title="加办", lane=None, role="mediator",
+                     org_unit_id=case.org_unit_id, status=TaskStatus.open, **given)
+
+
+def test_an_added_row_goes_in_at_the_flush_and_is_persistent_after(database, case_no):
+    from sqlalchemy import inspect
+
+    from app import clock
+    from app.db import add_row
+    from app.tasks.models import HumanTask
+
+    with sql_sent(database.engine) as statements, database.unit_of_work() as session:
+        case = get_case(session, case_no)
+        task = _new_task(case, created_at=clock.now(), about=None)
+        add_row(session, task)
+        assert inspect(task).transient and not [s for s in statements if s.startswith("INSERT")]
+        session.flush()
+        assert [s for s in statements if s.startswith("INSERT")] == [
+            next(s for s in statements if s.startswith("INSERT INTO human_task") and "RETURNING id" in s)]
+        assert inspect(task).persistent and session.get(HumanTask, task.id) is task
+        sent = len(statements)
+        assert (task.title, task.completed_at, task.data, task.department_id) == ("加办", None, None, None)
+        assert len(statements) == sent  # every column known: nothing loaded
+        task_id = task.id
+    with database.unit_of_work(write=False) as session:
+        # a column not given is SQL NULL as the ORM leaves it (the JSON null only where None was given)
+        assert session.scalar(select(HumanTask.id).where(HumanTask.id == task_id, HumanTask.data.is_(None)))
+        assert session.get(HumanTask, task_id).title == "加办"
+
+
+def test_an_added_row_rolled_back_is_not_written(database, case_no):
+    from app import clock
+    from app.db import add_row
+    from app.tasks.models import HumanTask
+
+    with pytest.raises(RuntimeError), database.unit_of_work() as session:
+        add_row(session, _new_task(get_case(session, case_no), created_at=clock.now()))
+        raise RuntimeError("the request failed")
+    with database.unit_of_work() as session, pytest.raises(ValueError, match="human_task: give created_at"):
+        add_row(session, _new_task(get_case(session, case_no)))
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(HumanTask.id).where(HumanTask.name == "extra")) is None

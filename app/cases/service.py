@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
-from app.db import after_commit, append_row, set_columns, upsert
+from app.db import add_row, after_commit, append_row, set_columns, upsert
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
@@ -381,7 +381,7 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
             about=_about(session, ready),
         )
-        session.add(row)
+        add_row(session, row)
         created.append(row)
         add_event(session, case, "task_created", task_name=ready.name, message=place.problem or ready.title,
                   data={"department": department.code if department else None, "role": row.role,
