@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.util import identity_key
 
@@ -58,13 +58,16 @@ def case_summary(case: MediationCase, open_tasks: list[dict[str, Any]] | None = 
     }
 
 
+#: a case's events with who did each, oldest first (built once: every answer to a step reads it)
+_TIMELINE = (select(CaseEvent.at, CaseEvent.kind, CaseEvent.task_name, CaseEvent.message, CaseEvent.data, User.username)
+             .outerjoin(User, User.id == CaseEvent.actor_id)
+             .where(CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.at, CaseEvent.id))
+
+
 def case_detail(session: Session, case: MediationCase) -> dict[str, Any]:
     """The case with its open tasks (what it waits for now, so a client that completed one task knows
     what is next without another request) and its whole timeline; three queries however long it is."""
-    events = session.execute(
-        select(CaseEvent.at, CaseEvent.kind, CaseEvent.task_name, CaseEvent.message, CaseEvent.data, User.username)
-        .outerjoin(User, User.id == CaseEvent.actor_id)
-        .where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id))
+    events = session.execute(_TIMELINE, {"case_id": case.id})
     tasks = open_tasks(session, case)
     return {
         **case_summary(case, tasks),

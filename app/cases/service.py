@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, delete, exists, select, text
 from sqlalchemy.orm import Session, contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -241,21 +241,43 @@ def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
                                                      HumanTask.department_id == user.department_id))))
 
 
-def lock_case_by_id(session: Session, case_id: int | Any) -> MediationCase:
-    """Lock a case row for update (with its engine state, in the same query) or raise NotFound.
+def _locking_case(which: ColumnElement[bool]) -> Select[tuple[MediationCase]]:
+    """A case and its engine state, both rows locked: on PostgreSQL a row read by a join but not
+    locked would be the version of the statement's snapshot, older than the case row it waited for
+    (another writer's state)."""
+    return (select(MediationCase).join(CaseState, CaseState.case_id == MediationCase.id).where(which)
+            .options(contains_eager(MediationCase.state)).with_for_update(of=[MediationCase, CaseState])
+            .execution_options(populate_existing=True))
 
-    `case_id` may also be a scalar subquery (e.g. the case of a task), so that finding and locking
-    the case is one round trip.
-    """
-    # both rows are locked: on PostgreSQL a row read by a join but not locked would be the version of
-    # the statement's snapshot, older than the case row it waited for (another writer's state)
-    case = session.scalar(select(MediationCase).join(CaseState, CaseState.case_id == MediationCase.id)
-                          .where(MediationCase.id == case_id).options(contains_eager(MediationCase.state))
-                          .with_for_update(of=[MediationCase, CaseState])
-                          .execution_options(populate_existing=True))
-    if case is None:  # no such case (or, never seen, one without a state row)
-        case = session.scalar(select(MediationCase).where(MediationCase.id == case_id)
-                              .with_for_update(of=MediationCase).execution_options(populate_existing=True))
+
+# built once: a step's statements cost more to build than to run on SQLite
+_LOCK_CASE = _locking_case(MediationCase.id == bindparam("case_id"))
+#: found by one of its tasks: finding and locking the case is one round trip
+_LOCK_CASE_OF_TASK = _locking_case(
+    MediationCase.id == select(HumanTask.case_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery())
+
+
+def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
+    """Lock a case row for update (with its engine state, in the same query) or raise NotFound."""
+    case = session.scalar(_LOCK_CASE, {"case_id": case_id})
+    return case if case is not None else _lock_stateless(session, case_id)
+
+
+def lock_case_of_task(session: Session, task_id: int) -> MediationCase:
+    """`lock_case_by_id` for the case of a task (NotFound: no such task)."""
+    case = session.scalar(_LOCK_CASE_OF_TASK, {"task_id": task_id})
+    if case is not None:
+        return case
+    case_id = session.scalar(select(HumanTask.case_id).where(HumanTask.id == task_id))
+    if case_id is None:
+        raise NotFound(f"no task {task_id}")
+    return _lock_stateless(session, case_id)
+
+
+def _lock_stateless(session: Session, case_id: int) -> MediationCase:
+    # no such case (or, never seen, one without a state row)
+    case = session.scalar(select(MediationCase).where(MediationCase.id == case_id)
+                          .with_for_update(of=MediationCase).execution_options(populate_existing=True))
     if case is None:
         raise NotFound(f"no case {case_id}")
     return case

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from app import clock
@@ -28,11 +28,19 @@ def _ancestor_ids(unit_path: str) -> list[int]:
     return [int(part) for part in unit_path.strip("/").split("/") if part]
 
 
-def _active_users_at(unit_path: str) -> Select[tuple[User]]:
-    """Active users of a place and the places above it, without their place and department (being
-    told needs their id and phone only; whatever else is read of them later is loaded then)."""
-    return (select(User).where(User.active.is_(True), User.org_unit_id.in_(_ancestor_ids(unit_path)))
-            .options(lazyload("*")))
+#: active users of some places, without their place and department (being told needs their id and
+#: phone only; whatever else is read of them later is loaded then). Built once: a step tells people.
+_ACTIVE_USERS_AT = (select(User).where(User.active.is_(True), User.org_unit_id.in_(bindparam("units", expanding=True)))
+                    .options(lazyload("*")))
+_ACTIVE_USERS_OF_DEPARTMENT_AT = _ACTIVE_USERS_AT.where(User.department_id == bindparam("department_id"))
+
+
+def _active_users_at(session: Session, unit_path: str, department_id: int | None = None) -> list[User]:
+    """Active users of a place and the places above it (of one department, when given)."""
+    units = _ancestor_ids(unit_path)
+    if department_id is None:
+        return list(session.scalars(_ACTIVE_USERS_AT, {"units": units}))
+    return list(session.scalars(_ACTIVE_USERS_OF_DEPARTMENT_AT, {"units": units, "department_id": department_id}))
 
 
 def users_for_task(session: Session, task: HumanTask) -> list[User]:
@@ -40,15 +48,12 @@ def users_for_task(session: Session, task: HumanTask) -> list[User]:
     if task.assignee_id is not None:
         user = session.get(User, task.assignee_id)
         return [user] if user is not None and user.active else []
-    query = _active_users_at(task.org_unit.path)
-    if task.department_id is not None:
-        query = query.where(User.department_id == task.department_id)
-    return [u for u in session.scalars(query) if task.role in u.roles]
+    return [u for u in _active_users_at(session, task.org_unit.path, task.department_id) if task.role in u.roles]
 
 
 def case_mediators(session: Session, case: MediationCase) -> list[User]:
     """The mediators responsible for the case's place."""
-    return [u for u in session.scalars(_active_users_at(case.org_unit.path)) if Role.mediator in u.roles]
+    return [u for u in _active_users_at(session, case.org_unit.path) if Role.mediator in u.roles]
 
 
 def _notify(session: Session, users: Iterable[User], kind: NotificationKind, case: MediationCase,

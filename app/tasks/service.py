@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session, aliased, lazyload
 
 from app import clock, engine
 from app.cases.models import MediationCase
 from app.cases.service import (
     add_event,
-    lock_case_by_id,
+    lock_case_of_task,
     open_incidents,
     record_incident,
     script_functions,
@@ -91,21 +91,21 @@ def get_task(session: Session, user: User, task_id: int, *, lock_case: bool = Fa
     return _visible(user, task)
 
 
+#: a case's open task rows and one more task of it. Many-to-one relationships by key come from the
+#: session (case, place, actor): no joins. Built once, as the step's other statements.
+_TASKS_OF_CASE = (select(HumanTask)
+                  .where(HumanTask.case_id == bindparam("case_id"),
+                         or_(HumanTask.status == TaskStatus.open, HumanTask.id == bindparam("task_id")))
+                  .options(lazyload("*")).execution_options(populate_existing=True))
+
+
 def _locked_task(session: Session, user: User, task_id: int) -> tuple[HumanTask, list[HumanTask]]:
     """`get_task` with its case locked first (one query, with its engine state), and the case's open
     task rows read with the task in one query: what is read after the lock is what this transaction
     works on, and a step of the case needs its open tasks anyway (`sync_case(open_tasks=)`)."""
-    case_of_task = select(HumanTask.case_id).where(HumanTask.id == task_id).scalar_subquery()
-    try:
-        case = lock_case_by_id(session, case_of_task)
-    except NotFound:
-        raise NotFound(f"no task {task_id}") from None
-    # many-to-one relationships by key come from the session (case, place, actor): no joins;
+    case = lock_case_of_task(session, task_id)
     # the rows hold on to their case (the session only keeps weak references)
-    rows = list(session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id,
-                                or_(HumanTask.status == TaskStatus.open, HumanTask.id == task_id))
-        .options(lazyload("*")).execution_options(populate_existing=True)))
+    rows = list(session.scalars(_TASKS_OF_CASE, {"case_id": case.id, "task_id": task_id}))
     task = next((row for row in rows if row.id == task_id), None)
     if task is None:
         raise NotFound(f"no task {task_id}")
