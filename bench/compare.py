@@ -1,0 +1,119 @@
+"""Before/after: the persisted step of another commit and of this tree, measured in turns.
+
+This machine's speed wanders by up to 1.7x within minutes, so two benchmark runs minutes apart
+cannot tell a 15% change from the weather. Here each round runs a fresh sampler process on each
+tree, one after the other, for a few seconds each; the rounds alternate which goes first.
+
+    .venv/bin/python bench/compare.py 4b25055                 # that commit vs the working tree
+    .venv/bin/python bench/compare.py HEAD~3 --db postgresql --rounds 5 --steps 400
+
+A sampler (this file with `--sample`) imports the app and the bench helpers of the tree it runs in
+(`bench/common.py`, `bench/runtime_steps.py`), makes a fresh database, creates 10 `bench_loop` cases,
+warms up, then times `steps` persisted task completions (each in its own unit of work, as the
+step benchmark does) interleaved with raw in-memory SpiffWorkflow steps, and prints one JSON line.
+The other commit is checked out in a temporary git worktree, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parent.parent
+CASES = 10
+
+
+def sample(kind: str, steps: int) -> dict[str, float]:
+    """Run in a tree (cwd): persisted and raw step medians, ms."""
+    tree = Path.cwd()
+    sys.path[:0] = [str(tree / "bench"), str(tree)]
+    from common import (
+        FORM_DATA,
+        cheap_password_hashing,
+        complete_in_own_unit,
+        fresh_database,
+        make_world,
+        open_task_id,
+        quiet_logging,
+    )
+    from runtime_steps import new_cases, raw_spec, raw_step, raw_workflow
+
+    quiet_logging()
+    cheap_password_hashing()
+    with fresh_database(kind) as db:
+        world = make_world(kind, db)
+        ids = new_cases(world, CASES)
+        spec = raw_spec()
+        for i in range(3 * CASES):  # warm every cache
+            complete_in_own_unit(db, world.mediator_id, open_task_id(db, ids[i % CASES]), FORM_DATA)
+        raw: list[float] = []
+        persisted: list[float] = []
+        workflow = raw_workflow(spec)
+        for i in range(steps):
+            if i % 25 == 0:  # a raw workflow grows with its history: keep it as short as the cases
+                workflow = raw_workflow(spec)
+            raw.append(raw_step(workflow))
+            task_id = open_task_id(db, ids[i % CASES])
+            persisted.append(complete_in_own_unit(db, world.mediator_id, task_id, FORM_DATA))
+    return {"raw": statistics.median(raw), "persisted": statistics.median(persisted)}
+
+
+def run_sampler(tree: Path, kind: str, steps: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, str(HERE), "--sample", kind, "--steps", str(steps)], cwd=tree,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the sampler failed in {tree}:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(rev: str, kinds: list[str], rounds: int, steps: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="onestop-compare-") as tmp:
+        other = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), rev], check=True)
+        try:
+            for kind in kinds:
+                results: dict[str, list[dict[str, float]]] = {rev: [], "this tree": []}
+                for n in range(rounds):
+                    order = [(rev, other), ("this tree", ROOT)]
+                    for name, tree in order if n % 2 == 0 else reversed(order):
+                        got = run_sampler(tree, kind, steps)
+                        results[name].append(got)
+                        print(f"{time.strftime('%H:%M:%S')} {kind:10s} round {n + 1} {name:12s} "
+                              f"raw {got['raw']:.2f} ms  persisted {got['persisted']:.2f} ms  "
+                              f"ratio {got['persisted'] / got['raw']:.2f}x", flush=True)
+                before = statistics.median(r["persisted"] for r in results[rev])
+                after = statistics.median(r["persisted"] for r in results["this tree"])
+                ratio_before = statistics.median(r["persisted"] / r["raw"] for r in results[rev])
+                ratio_after = statistics.median(r["persisted"] / r["raw"] for r in results["this tree"])
+                print(f"{kind}: persisted step {before:.2f} -> {after:.2f} ms ({(after / before - 1) * 100:+.0f}%), "
+                      f"persisted/raw {ratio_before:.2f}x -> {ratio_after:.2f}x (medians of {rounds} rounds)")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rev", nargs="?", help="the commit to compare this tree with")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--sample", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.sample:
+        print(json.dumps(sample(args.sample, args.steps)))
+        return 0
+    if not args.rev:
+        parser.error("give the commit to compare with")
+    compare(args.rev, ["sqlite", "postgresql"] if args.db == "both" else [args.db], args.rounds, args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
