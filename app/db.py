@@ -258,33 +258,32 @@ def set_columns(session: Session, obj: Any, **values: Any) -> None:
 
 
 class _RowInsert:
-    """A new object waiting for the flush to insert its row."""
+    """A new object waiting for the flush to insert its row (with the values it has then)."""
 
     __slots__ = ("obj", "values", "unset")
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
         mapper = inspect(obj).mapper
-        given = obj.__dict__
+        for _column, key, how in _insert_plan(mapper):
+            if how == "give" and key not in obj.__dict__:
+                raise ValueError(f"{mapper.local_table.name}: give {key}")
         self.values: dict[Column[Any], Any] = {}
         #: columns neither given nor defaulted: SQL NULL, as the ORM leaves them (not JSON's null)
         self.unset: set[Column[Any]] = set()
-        for column in mapper.local_table.columns:
-            key = mapper.get_property_by_column(column).key
-            if key in given:
-                self.values[column] = given[key]
-            elif column.primary_key and column.autoincrement in (True, "auto"):
-                continue  # the database gives it
-            elif column.default is None:
-                self.values[column] = None
-                self.unset.add(column)
-            elif column.default.is_scalar:
-                self.values[column] = column.default.arg
-            else:
-                raise ValueError(f"{mapper.local_table.name}: give {key}")
 
     def statement(self, dialect: Dialect) -> _Statement:
-        table = next(iter(self.values)).table
+        given = self.obj.__dict__
+        mapper = inspect(self.obj).mapper
+        for column, key, how in _insert_plan(mapper):
+            if key in given:
+                self.values[column] = given[key]
+            elif how == "null":
+                self.values[column] = None
+                self.unset.add(column)
+            elif how == "default":
+                self.values[column] = column.default.arg  # type: ignore[union-attr]
+        table = mapper.local_table
         names = tuple(column.name for column in self.values)
         params = tuple(None if column in self.unset else _bind(column, dialect, value)
                        for column, value in self.values.items())
@@ -300,6 +299,26 @@ class _RowInsert:
             set_committed_value(self.obj, mapper.get_property_by_column(column).key, value)
         make_transient_to_detached(self.obj)
         session.add(self.obj)
+
+
+@functools.cache
+def _insert_plan(mapper: Any) -> tuple[tuple[Column[Any], str, str], ...]:
+    """Each column of a mapped table, its attribute, and what an INSERT without it writes: nothing
+    ("key", the database numbers it), "null", its "default" (a constant), or nothing possible ("give":
+    a default computed in Python, which only SQLAlchemy's own execution runs)."""
+    plan = []
+    for column in mapper.local_table.columns:
+        key = mapper.get_property_by_column(column).key
+        if column.primary_key and column.autoincrement in (True, "auto"):
+            how = "key"
+        elif column.default is None:
+            how = "null"
+        elif column.default.is_scalar:
+            how = "default"
+        else:
+            how = "give"
+        plan.append((column, key, how))
+    return tuple(plan)
 
 
 class _RowUpdate:
@@ -520,9 +539,12 @@ def upsert(session: Session, table: Any) -> Any:
     """An INSERT into `table` that can say what to do ON CONFLICT (`on_conflict_do_nothing` /
     `on_conflict_do_update`), in the dialect of the session's database: rows that many writers may
     create at the same moment (a counter, a pin) are made without one of them failing."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(table)
-    return sqlite_insert(table)
+    return upsert_into(session.get_bind().dialect.name, table)
+
+
+def upsert_into(dialect_name: str, table: Any) -> Any:
+    """`upsert` for a database named by its dialect, for a statement built once per database."""
+    return postgresql_insert(table) if dialect_name == "postgresql" else sqlite_insert(table)
 
 
 def id_in(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:

@@ -7,6 +7,7 @@ timers, the case's queryable fields and the events.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
-from app.db import add_row, after_commit, append_row, set_columns, upsert
+from app.db import add_row, after_commit, append_row, set_columns, upsert_into
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
@@ -103,16 +104,21 @@ def parse_intake(payload: Any) -> Intake:
                   citizen_phone=phone, org_unit=org_unit, address=address, category=category, urgency=urgency)
 
 
+@functools.cache
+def _next_seq(dialect_name: str) -> Any:
+    """The year's counter moved on by one (created at 1): built once per database, as a step's statements."""
+    return (upsert_into(dialect_name, CaseCounter).values(year=bindparam("year"), last_seq=1)
+            .on_conflict_do_update(index_elements=[CaseCounter.year], set_={"last_seq": CaseCounter.last_seq + 1})
+            .returning(CaseCounter.last_seq))
+
+
 def next_case_no(session: Session, prefix: str, year: int) -> str:
     """Give out the next case number of the year, e.g. QX-2026-000123 (sequential, never reused).
 
     One upsert: the year's first case creates the counter row, every later one increments it, and
     two first cases of a year at the same moment get 1 and 2 (the second waits for the first's row).
     """
-    seq = session.execute(
-        upsert(session, CaseCounter).values(year=year, last_seq=1)
-        .on_conflict_do_update(index_elements=[CaseCounter.year], set_={"last_seq": CaseCounter.last_seq + 1})
-        .returning(CaseCounter.last_seq)).scalar_one()
+    seq = session.execute(_next_seq(session.get_bind().dialect.name), {"year": year}).scalar_one()
     return f"{prefix}-{year}-{seq:06d}"
 
 
@@ -204,18 +210,19 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
         citizen_phone=intake.citizen_phone, org_unit_id=unit.id, org_unit=unit, address=intake.address,
         status=CaseStatus.open, stage="intake", level=unit.level, process_id=pv.process_id,
         process_version=pv.version, runtime_spec_id=runtime_spec.id, created_at=now, updated_at=now,
-        created_by_id=actor.id if actor else None,
+        created_by_id=actor.id if actor else None, departments=[],
     )
     # the case row goes in as its first step leaves it (stage, deadlines, ...): one INSERT, no UPDATE
     for key, value in _field_changes(case, step).items():
         setattr(case, key, value)
-    session.add(case)
-    session.flush()
+    add_row(session, case)
+    session.flush()  # its id: the step's rows refer to it
     # when the case came in, before its first step (which its deadlines count from) ran
     add_event(session, case, "case_created", actor=actor, message=intake.title, at=now,
               data={"channel": intake.channel, "process": {"id": pv.process_id, "version": pv.version}})
-    set_committed_value(case, "state", None)  # a new case has none: not a query to find out
-    case.state = CaseState(case_id=case.id, blob=step.state)
+    state = CaseState(case_id=case.id, blob=step.state)
+    add_row(session, state)  # with the step's other rows
+    set_committed_value(case, "state", state)
     sync_case(session, case, spec, step, actor=actor, action={"op": "start"}, open_tasks=[], at=now)
     return case
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -57,9 +57,13 @@ def create_department(session: Session, *, code: str, name: str, org_unit: OrgUn
     return dept
 
 
+#: built once: every case created looks its place up
+_ORG_UNIT_BY_CODE = select(OrgUnit).where(OrgUnit.code == bindparam("code"))
+
+
 def get_org_unit(session: Session, code: str) -> OrgUnit:
     """Find an org unit by code or raise NotFound."""
-    unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    unit = session.scalar(_ORG_UNIT_BY_CODE, {"code": code})
     if unit is None:
         raise NotFound(f"no org unit {code}")
     return unit

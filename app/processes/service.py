@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app import engine
@@ -182,14 +182,16 @@ def latest_process_version(session: Session, process_id: str) -> ProcessVersion:
     return process_to_start(session, process_id)[0]
 
 
+#: built once: every case created reads it
+_PROCESS_TO_START = (select(ProcessVersion, select(func.max(Deployment.id)).scalar_subquery())
+                     .where(ProcessVersion.process_id == bindparam("process_id"))
+                     .order_by(ProcessVersion.version.desc()).limit(1))
+
+
 def process_to_start(session: Session, process_id: str) -> tuple[ProcessVersion, int]:
     """The newest version of a process and the id of the newest deployment, in one query: what a case
     start needs to find its version and its pinned files (`pin_runtime_spec(newest_deployment=)`)."""
-    newest_deployment = select(func.max(Deployment.id)).scalar_subquery()
-    row = session.execute(
-        select(ProcessVersion, newest_deployment).where(ProcessVersion.process_id == process_id)
-        .order_by(ProcessVersion.version.desc()).limit(1)
-    ).first()
+    row = session.execute(_PROCESS_TO_START, {"process_id": process_id}).first()
     if row is None:
         raise NotFound(f"no process {process_id}", fields={"process_id": "unknown process"})
     return row[0], row[1] or 0
