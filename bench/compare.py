@@ -6,6 +6,7 @@ tree, one after the other, for a few seconds each; the rounds alternate which go
 
     .venv/bin/python bench/compare.py 4b25055                 # that commit vs the working tree
     .venv/bin/python bench/compare.py HEAD~3 --db postgresql --rounds 5 --steps 400
+    .venv/bin/python bench/compare.py HEAD --part create     # a case created, not a task completed
 
 A sampler (this file with `--sample`) imports the app and the bench helpers of the tree it runs in
 (`bench/common.py`, `bench/runtime_steps.py`), makes a fresh database, creates 10 `bench_loop` cases,
@@ -30,8 +31,9 @@ ROOT = HERE.parent.parent
 CASES = 10
 
 
-def sample(kind: str, steps: int) -> dict[str, float]:
-    """Run in a tree (cwd): persisted and raw step medians, ms."""
+def sample(kind: str, steps: int, part: str = "step") -> dict[str, float]:
+    """Run in a tree (cwd): persisted and raw step medians, ms (`part` "create": a case created
+    through the service layer in its own unit of work, instead of the persisted step)."""
     tree = Path.cwd()
     sys.path[:0] = [str(tree / "bench"), str(tree)]
     from common import (
@@ -39,11 +41,21 @@ def sample(kind: str, steps: int) -> dict[str, float]:
         cheap_password_hashing,
         complete_in_own_unit,
         fresh_database,
+        intake,
         make_world,
         open_task_id,
         quiet_logging,
     )
-    from runtime_steps import new_cases, raw_spec, raw_step, raw_workflow
+    from runtime_steps import LIMIT, LOOP, new_cases, raw_spec, raw_step, raw_workflow
+
+    from app.cases.service import create_case
+    from app.org.models import User
+
+    def create_in_own_unit(db: object, user_id: int, place: str) -> float:
+        t0 = time.perf_counter()
+        with db.unit_of_work() as s:  # type: ignore[attr-defined]
+            create_case(s, s.get(User, user_id), intake(place), process_id=LOOP, data={"limit": LIMIT})
+        return (time.perf_counter() - t0) * 1000
 
     quiet_logging()
     cheap_password_hashing()
@@ -60,20 +72,23 @@ def sample(kind: str, steps: int) -> dict[str, float]:
             if i % 25 == 0:  # a raw workflow grows with its history: keep it as short as the cases
                 workflow = raw_workflow(spec)
             raw.append(raw_step(workflow))
-            task_id = open_task_id(db, ids[i % CASES])
-            persisted.append(complete_in_own_unit(db, world.mediator_id, task_id, FORM_DATA))
+            if part == "create":
+                persisted.append(create_in_own_unit(db, world.mediator_id, world.place))
+            else:
+                task_id = open_task_id(db, ids[i % CASES])
+                persisted.append(complete_in_own_unit(db, world.mediator_id, task_id, FORM_DATA))
     return {"raw": statistics.median(raw), "persisted": statistics.median(persisted)}
 
 
-def run_sampler(tree: Path, kind: str, steps: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, str(HERE), "--sample", kind, "--steps", str(steps)], cwd=tree,
-                         capture_output=True, text=True, check=False)
+def run_sampler(tree: Path, kind: str, steps: int, part: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, str(HERE), "--sample", kind, "--steps", str(steps), "--part", part],
+                         cwd=tree, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"the sampler failed in {tree}:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare(rev: str, kinds: list[str], rounds: int, steps: int) -> None:
+def compare(rev: str, kinds: list[str], rounds: int, steps: int, part: str) -> None:
     with tempfile.TemporaryDirectory(prefix="onestop-compare-") as tmp:
         other = Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), rev], check=True)
@@ -83,7 +98,7 @@ def compare(rev: str, kinds: list[str], rounds: int, steps: int) -> None:
                 for n in range(rounds):
                     order = [(rev, other), ("this tree", ROOT)]
                     for name, tree in order if n % 2 == 0 else reversed(order):
-                        got = run_sampler(tree, kind, steps)
+                        got = run_sampler(tree, kind, steps, part)
                         results[name].append(got)
                         print(f"{time.strftime('%H:%M:%S')} {kind:10s} round {n + 1} {name:12s} "
                               f"raw {got['raw']:.2f} ms  persisted {got['persisted']:.2f} ms  "
@@ -92,7 +107,8 @@ def compare(rev: str, kinds: list[str], rounds: int, steps: int) -> None:
                 after = statistics.median(r["persisted"] for r in results["this tree"])
                 ratio_before = statistics.median(r["persisted"] / r["raw"] for r in results[rev])
                 ratio_after = statistics.median(r["persisted"] / r["raw"] for r in results["this tree"])
-                print(f"{kind}: persisted step {before:.2f} -> {after:.2f} ms ({(after / before - 1) * 100:+.0f}%), "
+                what = "created case" if part == "create" else "persisted step"
+                print(f"{kind}: {what} {before:.2f} -> {after:.2f} ms ({(after / before - 1) * 100:+.0f}%), "
                       f"persisted/raw {ratio_before:.2f}x -> {ratio_after:.2f}x (medians of {rounds} rounds)")
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=False)
@@ -104,14 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--part", choices=["step", "create"], default="step",
+                        help="what is timed: a task completion (default) or a case created")
     parser.add_argument("--sample", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sample:
-        print(json.dumps(sample(args.sample, args.steps)))
+        print(json.dumps(sample(args.sample, args.steps, args.part)))
         return 0
     if not args.rev:
         parser.error("give the commit to compare with")
-    compare(args.rev, ["sqlite", "postgresql"] if args.db == "both" else [args.db], args.rounds, args.steps)
+    compare(args.rev, ["sqlite", "postgresql"] if args.db == "both" else [args.db], args.rounds, args.steps,
+            args.part)
     return 0
 
 
