@@ -146,3 +146,20 @@ def test_an_added_row_rolled_back_is_not_written(database, case_no):
         add_row(session, _new_task(get_case(session, case_no)))
     with database.unit_of_work(write=False) as session:
         assert session.scalar(select(HumanTask.id).where(HumanTask.name == "extra")) is None
+
+
+def test_a_step_rolled_back_leaves_no_open_tasks_known(database, case_no, api):
+    """The open tasks a step left (what the answer lists without reading them again) are forgotten
+    when the step is rolled back, with a savepoint too: the answer reads them again."""
+    from app.cases.service import known_open_tasks
+    from app.org.models import User
+    from app.tasks.service import complete_task
+
+    task_id = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"][0]["id"]
+    with database.unit_of_work() as session:
+        mediator = session.scalar(select(User).where(User.username == "mediator"))
+        savepoint = session.begin_nested()
+        case = complete_task(session, mediator, task_id, {"departments": ["hrss"]})
+        assert known_open_tasks(session, case) is not None
+        savepoint.rollback()
+        assert known_open_tasks(session, case) is None

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, exists, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, delete, event, exists, select, text
 from sqlalchemy.orm import Session, contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
-from app.db import add_row, after_commit, append_row, set_columns, upsert_into
+from app.db import OneStopSession, add_row, after_commit, append_row, set_columns, upsert_into
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
@@ -418,6 +418,12 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
     session.info.setdefault("open_tasks", {})[case.id] = [
         row for row in open_rows.values() if row.status == TaskStatus.open] + created
     return created
+
+
+@event.listens_for(OneStopSession, "after_rollback")
+def _forget_open_tasks(session: Session) -> None:
+    # a step rolled back (with its transaction or a savepoint) did not leave those tasks open
+    session.info.pop("open_tasks", None)
 
 
 def known_open_tasks(session: Session, case: MediationCase) -> list[HumanTask] | None:
