@@ -97,3 +97,25 @@ def test_file_follow_and_track_a_case(phone, desktop, second_phone, shot):
     assert "赵大有" not in text and "鱼塘放水冲毁" not in text and "李红梅" not in text
     assert no_horizontal_scroll(phone)
     shot(phone, "track-phone")
+
+
+def test_a_closed_case_shows_the_end_it_reached(desktop):
+    """A long process fitted into the box is too small to read; a case that is done is shown at a
+    readable size around its end event, as an open case is around its current task."""
+    login(desktop, "admin")
+    desktop.wait_for_load_state()
+    desktop.goto("/cases?status=closed")
+    desktop.locator("table a[href^='/cases/QX-']").first.click()
+    desktop.wait_for_selector("#case-diagram[data-ready=true]", timeout=15000)
+    assert desktop.locator("#case-diagram .djs-element.d-active").count() == 0
+    scale = desktop.locator("#case-diagram svg .viewport").first.evaluate(
+        "v => v.transform.baseVal.consolidate().matrix.a")
+    assert scale >= 0.79
+    box = desktop.locator("#case-diagram").bounding_box()
+    # end events: a finished circle with the thick border
+    ends = desktop.locator("#case-diagram .djs-element.d-finished .djs-visual > circle").evaluate_all(
+        "cs => cs.filter(c => parseFloat(getComputedStyle(c).strokeWidth) >= 4)"
+        ".map(c => { const r = c.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })")
+    assert ends
+    left, top, right, bottom = box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]
+    assert any(left <= x and x + w <= right and top <= y and y + h <= bottom for x, y, w, h in ends)

@@ -6,11 +6,18 @@
   var GROUPS = ["finished", "active", "overdue", "failed"];
   var READABLE_ZOOM = 0.8;
 
-  // A long process fitted into the box is too small to read: zoom in on where the case is now.
+  // A long process fitted into the box is too small to read: zoom in on where the case is now, or,
+  // for a case that is done, on the end it reached.
   function focus(canvas, registry, state) {
     if (canvas.zoom() >= READABLE_ZOOM) return;
     var root = canvas.getRootElement();
     var ids = (state.overdue || []).concat(state.failed || [], state.active || []);
+    if (!ids.length) {
+      ids = (state.finished || []).filter(function (id) {
+        var element = registry.get(id);
+        return element && element.type === "bpmn:EndEvent";
+      });
+    }
     for (var i = 0; i < ids.length; i++) {
       var element = registry.get(ids[i]);
       if (element && !element.waypoints && canvas.findRoot(element) === root) {
