@@ -207,7 +207,7 @@ def _drop_own_rows(session: Session) -> None:
     session.info.pop("added", None)  # still transient: never written
     for update in session.info.pop("updated", {}).values():
         if update.state.session_id == session.hash_key and update.state.key is not None:
-            session.expire(update.state.obj())
+            session.expire(update.obj)
 
 
 def append_row(session: Session, table: Table, row: dict[str, Any]) -> None:
@@ -215,7 +215,7 @@ def append_row(session: Session, table: Table, row: dict[str, Any]) -> None:
     Every row of a table must give the same columns, and every column with a default on the Python
     side (no default is applied here). A plain Session writes it at once."""
     if isinstance(session, OneStopSession):
-        missing = _python_defaulted(table) - row.keys()
+        missing = _defaulted_in_python(table) - row.keys()
         if missing:
             raise ValueError(f"{table.name}: give {', '.join(sorted(missing))}")
         session.info.setdefault("appended", {}).setdefault(table, []).append(row)
@@ -302,13 +302,12 @@ class _RowInsert:
 
 
 @functools.cache
-def _insert_plan(mapper: Any) -> tuple[tuple[Column[Any], str, str], ...]:
-    """Each column of a mapped table, its attribute, and what an INSERT without it writes: nothing
-    ("key", the database numbers it), "null", its "default" (a constant), or nothing possible ("give":
-    a default computed in Python, which only SQLAlchemy's own execution runs)."""
+def _column_defaults(table: Table) -> tuple[tuple[Column[Any], str], ...]:
+    """Each column of a table and what an INSERT without it writes: nothing ("key", the database
+    numbers it), "null", its "default" (a constant), or nothing possible ("give": a default computed
+    in Python, which only SQLAlchemy's own execution runs)."""
     plan = []
-    for column in mapper.local_table.columns:
-        key = mapper.get_property_by_column(column).key
+    for column in table.columns:
         if column.primary_key and column.autoincrement in (True, "auto"):
             how = "key"
         elif column.default is None:
@@ -317,8 +316,21 @@ def _insert_plan(mapper: Any) -> tuple[tuple[Column[Any], str, str], ...]:
             how = "default"
         else:
             how = "give"
-        plan.append((column, key, how))
+        plan.append((column, how))
     return tuple(plan)
+
+
+@functools.cache
+def _defaulted_in_python(table: Table) -> frozenset[str]:
+    """The columns an appended row must give: those with a default on the Python side."""
+    return frozenset(column.name for column, how in _column_defaults(table) if how in ("default", "give"))
+
+
+@functools.cache
+def _insert_plan(mapper: Any) -> tuple[tuple[Column[Any], str, str], ...]:
+    """`_column_defaults` of a mapped table, with each column's attribute."""
+    return tuple((column, mapper.get_property_by_column(column).key, how)
+                 for column, how in _column_defaults(mapper.local_table))
 
 
 class _RowUpdate:
@@ -335,24 +347,22 @@ class _RowUpdate:
     def statement(self, dialect: Dialect) -> _Statement:
         mapper = self.state.mapper
         table = mapper.local_table
-        keys = [column.name for column in mapper.primary_key]
-        params = [_bind(column, dialect, value) for column, value in self.values.items()]
         names = [column.name for column in self.values]
-        version_column = mapper.version_id_col
+        params = [_bind(column, dialect, value) for column, value in self.values.items()]
+        keys = [column.name for column in mapper.primary_key]
+        key_params = list(self.state.identity)
         check = None
+        version_column = mapper.version_id_col
         if version_column is not None:
-            prop = mapper.get_property_by_column(version_column)
-            current = getattr(self.obj, prop.key)
+            current = getattr(self.obj, mapper.get_property_by_column(version_column).key)
             self.version = current + 1
             names.append(version_column.name)
             params.append(self.version)
             keys.append(version_column.name)
+            key_params.append(current)
             check = f"{table.name} row {self.state.identity} changed meanwhile (version {current})"
-        params.extend(self.state.identity)
-        if version_column is not None:
-            params.append(current)
         sql = _update_sql(table, tuple(names), tuple(keys), dialect)
-        return _Statement(sql, tuple(params), check)
+        return _Statement(sql, tuple(params + key_params), check)
 
     def written(self) -> None:
         version_column = self.state.mapper.version_id_col
@@ -410,11 +420,6 @@ def _insert_statements(table: Table, rows: list[dict[str, Any]], dialect: Dialec
                        for name, column in zip(names, columns, strict=True))
         statements.append(_Statement(_insert_sql(table, names, len(chunk), dialect), params))
     return statements
-
-
-@functools.cache
-def _python_defaulted(table: Table) -> frozenset[str]:
-    return frozenset(c.name for c in table.columns if c.default is not None and c.autoincrement is not True)
 
 
 @functools.cache
