@@ -202,13 +202,12 @@ def open_task_id(db: Database, case_id: int) -> int:
 
 def complete_in_own_unit(db: Database, user_id: int, task_id: int, data: dict[str, Any]) -> float:
     """Complete a task through the service layer in its own unit of work, as a request would; return ms."""
-    from app.org.models import User
+    from app.org.service import load_user
     from app.tasks.service import complete_task
 
     t0 = time.perf_counter()
     with db.unit_of_work() as s:
-        user = s.get(User, user_id)
-        complete_task(s, user, task_id, data)
+        complete_task(s, load_user(s, user_id), task_id, data)
     return (time.perf_counter() - t0) * 1000
 
 

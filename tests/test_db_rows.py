@@ -163,3 +163,89 @@ def test_a_step_rolled_back_leaves_no_open_tasks_known(database, case_no, api):
         assert known_open_tasks(session, case) is not None
         savepoint.rollback()
         assert known_open_tasks(session, case) is None
+
+
+def test_rows_read_through_the_driver_are_the_sessions_objects(database, org):
+    """`select_rows` (here through `load_user`): the objects of a row are the session's, refer to
+    each other (a user's place and department: no query when touched), and a second read returns
+    what the session holds."""
+    from app.org.models import Department, OrgUnit, User
+    from app.org.service import load_user
+
+    with database.unit_of_work(write=False) as session:
+        ids = {u.username: u.id for u in session.scalars(select(User))}
+    with sql_sent(database.engine) as statements, database.unit_of_work(write=False) as session:
+        user = load_user(session, ids["hrss"])
+        mediator = load_user(session, ids["mediator"])
+        assert len([s for s in statements if s.startswith("SELECT")]) == 2
+        sent = len(statements)
+        assert user.department.code == "hrss" and user.org_unit.path.startswith("/")
+        assert mediator.department is None and mediator.roles == ["mediator"]
+        assert user.created_at.utcoffset() is not None  # as the ORM reads it (UTCDateTime)
+        assert session.get(User, ids["hrss"]) is user
+        assert session.get(Department, user.department_id) is user.department
+        assert session.get(OrgUnit, user.org_unit_id) is user.org_unit
+        assert load_user(session, ids["hrss"]) is user and len(statements) == sent
+        assert load_user(session, 10**9) is None
+
+
+def test_a_case_locked_is_read_as_it_is_now(database, case_no):
+    """A lock reads the case with its state and place, and what the session saw before gives way to
+    the row as it is now (rows read under a lock refresh the session's objects)."""
+    from sqlalchemy import update
+
+    from app.cases.service import lock_case_by_id
+
+    with database.unit_of_work() as session:
+        case = get_case(session, case_no)
+        # changed behind the session's back, as another writer's commit would be
+        session.execute(update(MediationCase.__table__).where(MediationCase.__table__.c.id == case.id)
+                        .values(stage="convene"))
+        assert case.stage != "convene"
+        with sql_sent(database.engine) as statements:
+            assert lock_case_by_id(session, case.id) is case
+            assert case.stage == "convene" and case.state.blob and case.org_unit.code
+        assert len(statements) == 1 and "FROM mediation_case JOIN case_state" in statements[0]
+
+
+def test_a_row_select_names_whole_tables_in_the_order_of_its_classes():
+    from app.cases.models import CaseState
+    from app.db import RowSelect
+
+    cases, states = MediationCase.__table__, CaseState.__table__
+    RowSelect(select(cases, states).join(states), MediationCase, CaseState)
+    for statement in (select(states, cases).join(states), select(cases.c.id, cases.c.case_no),
+                      select(cases, states.c.blob).join(states)):
+        with pytest.raises(ValueError, match="select"):
+            RowSelect(statement, MediationCase, CaseState)
+
+
+def test_an_added_row_that_refers_to_another_goes_in_after_it(database, case_no):
+    """A text message and the notification it repeats, both added: the message is written in a round
+    trip after the notification's, with its key; one that refers to an object never written fails."""
+    from app import clock
+    from app.db import add_row
+    from app.notify.models import Notification, OutboxMessage
+
+    with sql_sent(database.engine) as statements, database.unit_of_work() as session:
+        case = get_case(session, case_no)
+        now = clock.now()
+        note = Notification(user_id=case.created_by_id, kind="task_new", case_id=case.id, text="新待办", created_at=now)
+        message = OutboxMessage(channel="sms", recipient="13800000000", body="新待办", notification=note,
+                                next_attempt_at=now, created_at=now)
+        add_row(session, message)  # added first, written second
+        add_row(session, note)
+        session.flush()
+        inserts = [s for s in statements if s.startswith("INSERT")]
+        assert [s.split()[2] for s in inserts] == ["notification", "outbox_message"]
+        assert message.notification_id == note.id is not None
+        message_id = message.id
+    with database.unit_of_work(write=False) as session:
+        assert session.get(OutboxMessage, message_id).notification_id == note.id
+    with pytest.raises(ValueError, match="refers to an object that is not written"), \
+            database.unit_of_work() as session:
+        orphan = Notification(user_id=case.created_by_id, kind="task_new", case_id=case.id, text="x", created_at=now)
+        add_row(session, OutboxMessage(channel="sms", recipient="1", body="x", notification=orphan,
+                                       next_attempt_at=now, created_at=now))
+    with database.unit_of_work(write=False) as session:
+        assert session.scalar(select(Notification.id).where(Notification.text == "x")) is None

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from app.db import Database
 from app.errors import BadRequest, DomainError, Forbidden, NotAuthenticated
 from app.org.models import User
+from app.org.service import load_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -98,7 +99,8 @@ def _user_from_token(session: Session) -> User:
         raise NotAuthenticated("the token has expired; log in again") from None
     except BadSignature:
         raise NotAuthenticated("the token is not valid") from None
-    user = session.get(User, payload.get("uid")) if isinstance(payload, dict) else None
+    uid = payload.get("uid") if isinstance(payload, dict) else None
+    user = load_user(session, uid) if isinstance(uid, int) else None
     # a changed password invalidates earlier tokens
     if user is None or not user.active or user.password_hash[-12:] != payload.get("pw"):
         raise NotAuthenticated("the token is not valid")

@@ -15,12 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, delete, event, exists, select, text
-from sqlalchemy.orm import Session, contains_eager, lazyload
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import CaseCounter, CaseEvent, CaseState, CaseStatus, Incident, MediationCase
-from app.db import OneStopSession, add_row, after_commit, append_row, set_columns, upsert_into
+from app.db import (
+    OneStopSession,
+    RowSelect,
+    add_row,
+    after_commit,
+    append_row,
+    select_rows,
+    set_columns,
+    upsert_into,
+)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
 from app.org.service import can_see_org_unit, get_org_unit, sees_area
@@ -248,37 +257,57 @@ def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
                                                      HumanTask.department_id == user.department_id))))
 
 
-def _locking_case(which: ColumnElement[bool]) -> Select[tuple[MediationCase]]:
-    """A case and its engine state, both rows locked: on PostgreSQL a row read by a join but not
-    locked would be the version of the statement's snapshot, older than the case row it waited for
-    (another writer's state)."""
-    return (select(MediationCase).join(CaseState, CaseState.case_id == MediationCase.id).where(which)
-            .options(contains_eager(MediationCase.state)).with_for_update(of=[MediationCase, CaseState])
-            .execution_options(populate_existing=True))
+_CASE, _STATE, _PLACE, _TASK = (MediationCase.__table__, CaseState.__table__, OrgUnit.__table__,
+                                 HumanTask.__table__)
 
 
+def _locking_case(which: ColumnElement[bool]) -> RowSelect:
+    """A case with its engine state and its place, the case and state rows locked: on PostgreSQL a
+    row read by a join but not locked would be the version of the statement's snapshot, older than
+    the case row it waited for (another writer's state)."""
+    return RowSelect(select(_CASE, _STATE, _PLACE).join(_STATE, _STATE.c.case_id == _CASE.c.id)
+                     .join(_PLACE, _PLACE.c.id == _CASE.c.org_unit_id).where(which)
+                     .with_for_update(of=[_CASE, _STATE]), MediationCase, CaseState, OrgUnit, refresh=True)
+
+
+#: the case of the task `task_id`, found within the statement that needs it
+CASE_OF_TASK = select(_TASK.c.case_id).where(_TASK.c.id == bindparam("task_id")).scalar_subquery()
 # built once: a step's statements cost more to build than to run on SQLite
-_LOCK_CASE = _locking_case(MediationCase.id == bindparam("case_id"))
+_LOCK_CASE = _locking_case(_CASE.c.id == bindparam("case_id"))
 #: found by one of its tasks: finding and locking the case is one round trip
-_LOCK_CASE_OF_TASK = _locking_case(
-    MediationCase.id == select(HumanTask.case_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery())
+_LOCK_CASE_OF_TASK = _locking_case(_CASE.c.id == CASE_OF_TASK)
+
+
+def _locked(found: list[tuple[Any, ...]]) -> MediationCase | None:
+    if not found:
+        return None
+    case, state, _place = found[0]
+    set_committed_value(case, "state", state)
+    return case
 
 
 def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
-    """Lock a case row for update (with its engine state, in the same query) or raise NotFound."""
-    case = session.scalar(_LOCK_CASE, {"case_id": case_id})
+    """Lock a case row for update (with its engine state and place, in the same query) or raise
+    NotFound."""
+    case = _locked(select_rows(session, (_LOCK_CASE, {"case_id": case_id}))[0])
     return case if case is not None else _lock_stateless(session, case_id)
 
 
-def lock_case_of_task(session: Session, task_id: int) -> MediationCase:
-    """`lock_case_by_id` for the case of a task (NotFound: no such task)."""
-    case = session.scalar(_LOCK_CASE_OF_TASK, {"task_id": task_id})
+def lock_case_of_task(session: Session, task_id: int, *then: RowSelect
+                      ) -> tuple[MediationCase, list[list[tuple[Any, ...]]]]:
+    """`lock_case_by_id` for the case of a task (NotFound: no such task), and the rows of `then`
+    (queries with the parameter `task_id`, see `CASE_OF_TASK`) read after the lock, in the same round
+    trip on PostgreSQL."""
+    params = {"task_id": task_id}
+    found, *rows = select_rows(session, (_LOCK_CASE_OF_TASK, params), *((query, params) for query in then))
+    case = _locked(found)
     if case is not None:
-        return case
+        return case, rows
     case_id = session.scalar(select(HumanTask.case_id).where(HumanTask.id == task_id))
     if case_id is None:
         raise NotFound(f"no task {task_id}")
-    return _lock_stateless(session, case_id)
+    case = _lock_stateless(session, case_id)
+    return case, select_rows(session, *((query, params) for query in then))
 
 
 def _lock_stateless(session: Session, case_id: int) -> MediationCase:

@@ -8,14 +8,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
-from app.db import Database
+from app.db import Database, RowSelect, add_row, select_rows
 from app.notify.channels import Channel
 from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus
-from app.org.models import Role, User
+from app.org.models import OrgLevel, Role, User
 from app.tasks.models import HumanTask, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -28,19 +28,27 @@ def _ancestor_ids(unit_path: str) -> list[int]:
     return [int(part) for part in unit_path.strip("/").split("/") if part]
 
 
-#: active users of some places, without their place and department (being told needs their id and
-#: phone only; whatever else is read of them later is loaded then). Built once: a step tells people.
-_ACTIVE_USERS_AT = (select(User).where(User.active.is_(True), User.org_unit_id.in_(bindparam("units", expanding=True)))
-                    .options(lazyload("*")))
-_ACTIVE_USERS_OF_DEPARTMENT_AT = _ACTIVE_USERS_AT.where(User.department_id == bindparam("department_id"))
+_USERS = User.__table__
+#: ancestors of a place, itself included: a county, a township, a village
+_LEVELS = len(OrgLevel)
+#: active users of some places (one parameter per level: a place's ancestors, padded with NULL),
+#: without their place and department (being told needs their id and phone only; whatever else is
+#: read of them later is loaded then). Built once: a step tells people.
+_ACTIVE_USERS_AT = select(_USERS).where(_USERS.c.active.is_(True),
+                                        _USERS.c.org_unit_id.in_([bindparam(f"unit{i}") for i in range(_LEVELS)]))
+_ACTIVE_USERS = {False: RowSelect(_ACTIVE_USERS_AT, User),
+                 True: RowSelect(_ACTIVE_USERS_AT.where(_USERS.c.department_id == bindparam("department_id")), User)}
 
 
 def _active_users_at(session: Session, unit_path: str, department_id: int | None = None) -> list[User]:
     """Active users of a place and the places above it (of one department, when given)."""
     units = _ancestor_ids(unit_path)
-    if department_id is None:
-        return list(session.scalars(_ACTIVE_USERS_AT, {"units": units}))
-    return list(session.scalars(_ACTIVE_USERS_OF_DEPARTMENT_AT, {"units": units, "department_id": department_id}))
+    if len(units) > _LEVELS:
+        raise ValueError(f"a place below a village: {unit_path}")
+    params: dict[str, int | None] = {f"unit{i}": unit for i, unit in enumerate(units + [None] * (_LEVELS - len(units)))}
+    if department_id is not None:
+        params["department_id"] = department_id
+    return [user for (user,) in select_rows(session, (_ACTIVE_USERS[department_id is not None], params))[0]]
 
 
 def users_for_task(session: Session, task: HumanTask) -> list[User]:
@@ -59,14 +67,16 @@ def case_mediators(session: Session, case: MediationCase) -> list[User]:
 def _notify(session: Session, users: Iterable[User], kind: NotificationKind, case: MediationCase,
             task: HumanTask | None, text: str) -> list[Notification]:
     made = []
+    now = clock.now()
     for user in users:
         note = Notification(user_id=user.id, kind=kind, case_id=case.id, task_id=task.id if task else None,
-                            text=text[:500], created_at=clock.now())
-        session.add(note)
+                            text=text[:500], created_at=now)
+        add_row(session, note)
         made.append(note)
         if user.phone:
-            session.add(OutboxMessage(channel="sms", recipient=user.phone, body=f"【一站式调处】{text}"[:500],
-                                      notification=note, next_attempt_at=clock.now()))
+            # written after its notification, whose key it takes
+            add_row(session, OutboxMessage(channel="sms", recipient=user.phone, body=f"【一站式调处】{text}"[:500],
+                                           notification=note, next_attempt_at=now, created_at=now))
     return made
 
 

@@ -9,7 +9,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
+from app.db import RowSelect, select_rows
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import Department, OrgLevel, OrgUnit, Role, User
 
@@ -109,6 +111,23 @@ def create_user(session: Session, *, username: str, password: str, roles: Iterab
     session.add(user)
     session.flush()
     return user
+
+
+_USERS, _UNITS, _DEPARTMENTS = User.__table__, OrgUnit.__table__, Department.__table__
+#: a user with their place and department, as every request starts (built once)
+_USER = RowSelect(select(_USERS, _UNITS, _DEPARTMENTS).join(_UNITS, _UNITS.c.id == _USERS.c.org_unit_id)
+                  .outerjoin(_DEPARTMENTS, _DEPARTMENTS.c.id == _USERS.c.department_id)
+                  .where(_USERS.c.id == bindparam("user_id")), User, OrgUnit, Department)
+
+
+def load_user(session: Session, user_id: int) -> User | None:
+    """The user with this id, with their place and department (None if there is none): the one the
+    session holds, else read in one query."""
+    held = session.identity_map.get(identity_key(User, user_id))
+    if held is not None:
+        return held
+    found = select_rows(session, (_USER, {"user_id": user_id}))[0]
+    return found[0][0] if found else None
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

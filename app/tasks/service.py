@@ -6,11 +6,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import Select, bindparam, or_, select
-from sqlalchemy.orm import Session, aliased, lazyload
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
 from app.cases.models import MediationCase
 from app.cases.service import (
+    CASE_OF_TASK,
     add_event,
     lock_case_of_task,
     open_incidents,
@@ -18,7 +20,7 @@ from app.cases.service import (
     script_functions,
     sync_case,
 )
-from app.db import set_columns
+from app.db import RowSelect, set_columns
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
 from app.org.models import OrgUnit, Role, User
 from app.org.service import sees_area
@@ -91,21 +93,25 @@ def get_task(session: Session, user: User, task_id: int, *, lock_case: bool = Fa
     return _visible(user, task)
 
 
-#: a case's open task rows and one more task of it. Many-to-one relationships by key come from the
-#: session (case, place, actor): no joins. Built once, as the step's other statements.
-_TASKS_OF_CASE = (select(HumanTask)
-                  .where(HumanTask.case_id == bindparam("case_id"),
-                         or_(HumanTask.status == TaskStatus.open, HumanTask.id == bindparam("task_id")))
-                  .options(lazyload("*")).execution_options(populate_existing=True))
+_TASK = HumanTask.__table__
+#: the open task rows of a task's case, and that task (open or not). Their case, place and actors
+#: are many-to-one by key: found in the session when read (the case locked with its place just
+#: before), else loaded when touched.
+_TASKS_OF_CASE = RowSelect(
+    select(_TASK).where(_TASK.c.case_id == CASE_OF_TASK,
+                        or_(_TASK.c.status == TaskStatus.open, _TASK.c.id == bindparam("task_id"))),
+    HumanTask, refresh=True)
 
 
 def _locked_task(session: Session, user: User, task_id: int) -> tuple[HumanTask, list[HumanTask]]:
     """`get_task` with its case locked first (one query, with its engine state), and the case's open
-    task rows read with the task in one query: what is read after the lock is what this transaction
-    works on, and a step of the case needs its open tasks anyway (`sync_case(open_tasks=)`)."""
-    case = lock_case_of_task(session, task_id)
-    # the rows hold on to their case (the session only keeps weak references)
-    rows = list(session.scalars(_TASKS_OF_CASE, {"case_id": case.id, "task_id": task_id}))
+    task rows read with the task, in the same round trip on PostgreSQL: what is read after the lock
+    is what this transaction works on, and a step of the case needs its open tasks anyway
+    (`sync_case(open_tasks=)`)."""
+    case, (found,) = lock_case_of_task(session, task_id, _TASKS_OF_CASE)
+    rows = [row for (row,) in found]
+    for row in rows:  # they hold on to their case: the session's references are weak
+        set_committed_value(row, "case", case)
     task = next((row for row in rows if row.id == task_id), None)
     if task is None:
         raise NotFound(f"no task {task_id}")

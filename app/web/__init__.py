@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app import clock
 from app.config import PROJECT_ROOT
 from app.org.models import User
+from app.org.service import load_user
 from app.timeutil import LOCAL_TZ
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -110,7 +111,7 @@ def load_session_user(s: Session) -> User | None:
     uid = session.get("uid")
     if uid is None:
         return None
-    user = s.get(User, uid)
+    user = load_user(s, uid) if isinstance(uid, int) else None
     if user is None or not user.active or user.password_hash[-12:] != session.get("pw"):
         session.clear()
         return None
