@@ -175,12 +175,11 @@ class OneStopSession(Session):
     - rows of append-only tables (the case event log) given to `append_row`: one INSERT per table,
       not one ORM insert per row each returning an id nobody reads;
     - column changes given to `set_columns`: an UPDATE by primary key per row, not the ORM's unit of
-      work, which took ~1 ms to build the three UPDATEs (case, state, task) of a task completion.
+      work, which took ~1 ms to build the three UPDATEs (case, state, task) of a task completion;
+    - statements given to `send_at_flush` (the notifications of a step: INSERT ... SELECT), last.
 
     On PostgreSQL they all go in one pipeline: one round trip for the step's writes, where each
-    statement was one. An added object that refers (many-to-one) to another added one waits for the
-    next round trip, which knows the other's key (a text message and the notification it repeats).
-    Statements are announced to `before_cursor_execute` listeners as any other.
+    statement was one. Statements are announced to `before_cursor_execute` listeners as any other.
     """
 
     def flush(self, objects: Sequence[Any] | None = None) -> None:
@@ -188,32 +187,26 @@ class OneStopSession(Session):
         added: list[_RowInsert] = self.info.pop("added", [])
         updated: dict[Any, _RowUpdate] = self.info.pop("updated", {})
         appended: dict[Table, list[dict[str, Any]]] = self.info.pop("appended", {})
-        if not added and not updated and not appended:
+        sent: list[tuple[Prepared, dict[str, Any]]] = self.info.pop("sent", [])
+        if not added and not updated and not appended and not sent:
             return
         connection = self.connection()
-        while True:
-            ready = [row for row in added if row.ready()]
-            if not ready and not updated and not appended:
-                raise ValueError(f"{added[0].obj!r} refers to an object that is not written")
-            statements = [row.statement(connection.dialect) for row in ready]
-            statements.extend(update.statement(connection.dialect) for update in updated.values())
-            for table, rows in appended.items():
-                statements.extend(_insert_statements(table, rows, connection.dialect))
-            results = _send(connection, statements)
-            for row, key in zip(ready, results, strict=False):  # the added rows' statements come first
-                row.written(self, key)
-            for update in updated.values():
-                update.written()
-            added = [row for row in added if row.key is None]
-            if not added:
-                return
-            updated, appended = {}, {}
+        statements = [row.statement(connection.dialect) for row in added]
+        statements.extend(update.statement(connection.dialect) for update in updated.values())
+        for table, rows in appended.items():
+            statements.extend(_insert_statements(table, rows, connection.dialect))
+        statements.extend(statement._statement(connection.dialect, params) for statement, params in sent)
+        results = _send(connection, statements)
+        for row, key in zip(added, results, strict=False):  # the added rows' statements come first
+            row.written(self, key)
+        for update in updated.values():
+            update.written()
 
 
 @event.listens_for(OneStopSession, "before_commit")
 def _flush_own_rows(session: Session) -> None:
     # a commit flushes only a session with changed objects; rows of its own may still wait
-    if session.info.get("appended") or session.info.get("updated") or session.info.get("added"):
+    if any(session.info.get(kind) for kind in ("appended", "updated", "added", "sent")):
         session.flush()
 
 
@@ -222,6 +215,7 @@ def _drop_own_rows(session: Session) -> None:
     # rolled back with the transaction (or savepoint: begin_nested flushes, so the rows given since
     # belong to the savepoint alone). The objects showed changes never written: read them again
     session.info.pop("appended", None)
+    session.info.pop("sent", None)
     session.info.pop("added", None)  # still transient: never written
     for update in session.info.pop("updated", {}).values():
         if update.state.session_id == session.hash_key and update.state.key is not None:
@@ -275,7 +269,44 @@ def set_columns(session: Session, obj: Any, **values: Any) -> None:
         update.values[column] = value
 
 
-class RowSelect:
+class Prepared:
+    """A Core statement built once and compiled once per database, that the session sends through
+    the driver (`select_rows`, `send_at_flush`) with the parameters of each use."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._plans: dict[Dialect, tuple[Any, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _plan(self, dialect: Dialect) -> tuple[Any, tuple[str, ...] | None, dict[str, Any]]:
+        plan = self._plans.get(dialect)
+        if plan is None:
+            compiled = self.statement.compile(dialect=dialect)
+            positions = tuple(compiled.positiontup or ()) if dialect.paramstyle == "qmark" else None
+            binds = {name: process for name, bind in compiled.binds.items()
+                     if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+            plan = self._plans[dialect] = (compiled, positions, binds)
+        return plan
+
+    def _statement(self, dialect: Dialect, params: dict[str, Any], *, rows: bool = False) -> _Statement:
+        compiled, positions, binds = self._plan(dialect)
+        values = compiled.construct_params(params)
+        for name, process in binds.items():
+            values[name] = process(values[name])
+        return _Statement(compiled.string, values if positions is None else tuple(values[n] for n in positions),
+                          rows=rows)
+
+
+def send_at_flush(session: Session, statement: Prepared, params: dict[str, Any]) -> None:
+    """Run a statement (an INSERT ... SELECT, say) at the next flush, after the rows given to
+    `add_row`, `set_columns` and `append_row` before it, in their round trip (see OneStopSession).
+    A plain Session runs it at once."""
+    if isinstance(session, OneStopSession):
+        session.info.setdefault("sent", []).append((statement, params))
+    else:
+        session.connection().execute(statement.statement, params)
+
+
+class RowSelect(Prepared):
     """A SELECT of whole rows of some mapped classes, joined in one statement and built once, that
     `select_rows` runs on the driver and turns into objects of the session: for the few rows a step
     reads by key, building a query's cache key, its result and its loading context in the ORM cost
@@ -290,7 +321,7 @@ class RowSelect:
     load when touched unless the caller sets them."""
 
     def __init__(self, statement: Select[Any], *classes: type, refresh: bool = False) -> None:
-        self.statement = statement
+        super().__init__(statement)
         self.refresh = refresh
         self.entities: list[tuple[Any, slice, tuple[str, ...], tuple[int, ...]]] = []
         selected = list(statement.selected_columns)
@@ -319,30 +350,18 @@ class RowSelect:
                                        list(other.local_table.columns).index(remote))
                                       for local, remote in relationship.local_remote_pairs)
                         self.links.append((i, relationship.key, j, pairs))
-        self._plans: dict[Dialect, tuple[Any, tuple[str, ...] | None, dict[str, Any], tuple[Any, ...]]] = {}
+        self._results: dict[Dialect, tuple[Any, ...]] = {}
 
-    def _plan(self, dialect: Dialect) -> tuple[Any, tuple[str, ...] | None, dict[str, Any], tuple[Any, ...]]:
-        plan = self._plans.get(dialect)
-        if plan is None:
-            compiled = self.statement.compile(dialect=dialect)
-            positions = tuple(compiled.positiontup or ()) if dialect.paramstyle == "qmark" else None
-            binds = {name: process for name, bind in compiled.binds.items()
-                     if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
-            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                            for column in self.statement.selected_columns)
-            plan = self._plans[dialect] = (compiled, positions, binds, results)
-        return plan
-
-    def _statement(self, dialect: Dialect, params: dict[str, Any]) -> _Statement:
-        compiled, positions, binds, _results = self._plan(dialect)
-        values = compiled.construct_params(params)
-        for name, process in binds.items():
-            values[name] = process(values[name])
-        return _Statement(compiled.string, values if positions is None else tuple(values[n] for n in positions),
-                          rows=True)
+    def _processors(self, dialect: Dialect) -> tuple[Any, ...]:
+        results = self._results.get(dialect)
+        if results is None:
+            results = self._results[dialect] = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns)
+        return results
 
     def _objects(self, session: Session, dialect: Dialect, rows: list[Any]) -> list[tuple[Any, ...]]:
-        results = self._plan(dialect)[3]
+        results = self._processors(dialect)
         found = []
         for row in rows:
             values = [value if process is None or value is None else process(value)
@@ -388,14 +407,14 @@ def select_rows(session: Session, *reads: tuple[RowSelect, dict[str, Any]]) -> l
         session.flush()
     connection = session.connection()
     dialect = connection.dialect
-    results = _send(connection, [query._statement(dialect, params) for query, params in reads])
+    results = _send(connection, [query._statement(dialect, params, rows=True) for query, params in reads])
     return [query._objects(session, dialect, rows) for (query, _params), rows in zip(reads, results, strict=True)]
 
 
 class _RowInsert:
     """A new object waiting for the flush to insert its row (with the values it has then)."""
 
-    __slots__ = ("obj", "values", "unset", "key")
+    __slots__ = ("obj", "values", "unset")
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
@@ -406,24 +425,6 @@ class _RowInsert:
         self.values: dict[Column[Any], Any] = {}
         #: columns neither given nor defaulted: SQL NULL, as the ORM leaves them (not JSON's null)
         self.unset: set[Column[Any]] = set()
-        #: the row's primary key, once written
-        self.key: tuple[Any, ...] | None = None
-
-    def ready(self) -> bool:
-        """Whether every object it refers to (many-to-one, set on it) has its row: then the columns
-        that refer to them are set from their keys."""
-        given = self.obj.__dict__
-        mapper = inspect(self.obj).mapper
-        for relationship in _references(mapper):
-            target = given.get(relationship.key)
-            if target is None:
-                continue
-            if inspect(target).key is None:
-                return False
-            for local, remote in relationship.local_remote_pairs:
-                given[mapper.get_property_by_column(local).key] = getattr(
-                    target, relationship.mapper.get_property_by_column(remote).key)
-        return True
 
     def statement(self, dialect: Dialect) -> _Statement:
         given = self.obj.__dict__
@@ -448,17 +449,10 @@ class _RowInsert:
         missing = [column for column in mapper.local_table.primary_key if column not in self.values]
         for column, value in zip(missing, key or (), strict=True):
             self.values[column] = value
-        self.key = tuple(self.values[column] for column in mapper.local_table.primary_key)
         for column, value in self.values.items():
             set_committed_value(self.obj, mapper.get_property_by_column(column).key, value)
         make_transient_to_detached(self.obj)
         session.add(self.obj)
-
-
-@functools.cache
-def _references(mapper: Any) -> tuple[Any, ...]:
-    """The many-to-one relationships of a mapped class."""
-    return tuple(relationship for relationship in mapper.relationships if relationship.direction is MANYTOONE)
 
 
 @functools.cache
@@ -775,6 +769,31 @@ def _json_is_true(element: json_is_true, compiler: Any, **kw: Any) -> str:
 @compiles(json_is_true, "postgresql")
 def _json_is_true_pg(element: json_is_true, compiler: Any, **kw: Any) -> str:
     return f"(({compiler.process(element.column, **kw)} -> '{element.key}') = 'true'::jsonb)"
+
+
+class json_array_has(ColumnElement[bool]):  # noqa: N801  (used like a SQL function)
+    """SQL: the JSON array in the column holds the string `value` (a bound parameter or an
+    expression): a user's roles hold a task's role."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
+                           ("value", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: Any, value: Any) -> None:
+        self.column = column
+        self.value = value
+
+
+@compiles(json_array_has)
+def _json_array_has(element: json_array_has, compiler: Any, **kw: Any) -> str:
+    return (f"EXISTS (SELECT 1 FROM json_each({compiler.process(element.column, **kw)}) "
+            f"WHERE json_each.value = {compiler.process(element.value, **kw)})")
+
+
+@compiles(json_array_has, "postgresql")
+def _json_array_has_pg(element: json_array_has, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.column, **kw)} @> jsonb_build_array({compiler.process(element.value, **kw)}))"
 
 
 def utcnow_column_default() -> datetime:

@@ -220,32 +220,28 @@ def test_a_row_select_names_whole_tables_in_the_order_of_its_classes():
             RowSelect(statement, MediationCase, CaseState)
 
 
-def test_an_added_row_that_refers_to_another_goes_in_after_it(database, case_no):
-    """A text message and the notification it repeats, both added: the message is written in a round
-    trip after the notification's, with its key; one that refers to an object never written fails."""
-    from app import clock
-    from app.db import add_row
-    from app.notify.models import Notification, OutboxMessage
 
+def test_a_statement_sent_at_the_flush_follows_the_rows_given_before_it(database, case_no):
+    """`send_at_flush`: run after the rows given before it, in their flush (an INSERT ... SELECT sees
+    the row appended just before), and forgotten when rolled back."""
+    from sqlalchemy import bindparam, func, insert, literal
+
+    from app.db import Prepared, send_at_flush
+
+    events = CaseEvent.__table__
+    copy = Prepared(insert(events).from_select(
+        ["case_id", "at", "kind", "actor_id", "task_name", "message", "data"],
+        select(events.c.case_id, events.c.at, literal("copied"), events.c.actor_id, events.c.task_name,
+               events.c.message, events.c.data).where(events.c.kind == bindparam("kind"))))
     with sql_sent(database.engine) as statements, database.unit_of_work() as session:
         case = get_case(session, case_no)
-        now = clock.now()
-        note = Notification(user_id=case.created_by_id, kind="task_new", case_id=case.id, text="新待办", created_at=now)
-        message = OutboxMessage(channel="sms", recipient="13800000000", body="新待办", notification=note,
-                                next_attempt_at=now, created_at=now)
-        add_row(session, message)  # added first, written second
-        add_row(session, note)
-        session.flush()
-        inserts = [s for s in statements if s.startswith("INSERT")]
-        assert [s.split()[2] for s in inserts] == ["notification", "outbox_message"]
-        assert message.notification_id == note.id is not None
-        message_id = message.id
+        append_row(session, events, {"case_id": case.id, "at": case.updated_at, "kind": "x", "actor_id": None,
+                                     "task_name": None, "message": "", "data": {}})
+        send_at_flush(session, copy, {"kind": "x"})
+        assert not [s for s in statements if s.startswith("INSERT")]
+        savepoint = session.begin_nested()  # flushes what waits
+        send_at_flush(session, copy, {"kind": "x"})
+        savepoint.rollback()
+    assert [s.split()[2] for s in statements if s.startswith("INSERT")] == ["case_event", "case_event"]
     with database.unit_of_work(write=False) as session:
-        assert session.get(OutboxMessage, message_id).notification_id == note.id
-    with pytest.raises(ValueError, match="refers to an object that is not written"), \
-            database.unit_of_work() as session:
-        orphan = Notification(user_id=case.created_by_id, kind="task_new", case_id=case.id, text="x", created_at=now)
-        add_row(session, OutboxMessage(channel="sms", recipient="1", body="x", notification=orphan,
-                                       next_attempt_at=now, created_at=now))
-    with database.unit_of_work(write=False) as session:
-        assert session.scalar(select(Notification.id).where(Notification.text == "x")) is None
+        assert session.scalar(select(func.count()).where(CaseEvent.kind == "copied")) == 1

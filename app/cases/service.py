@@ -527,12 +527,10 @@ def _field_changes(case: MediationCase, step: engine.Step) -> dict[str, Any]:
 @dataclass
 class Batch:
     """Many locked cases written in one flush (the scheduler fires 50 in one transaction): their
-    open task rows and pending timers read in one query each, and the new task rows whose people
-    are to be told once the batch is flushed (the notifications need the rows' ids)."""
+    open task rows and pending timers read in one query each."""
 
     open_tasks: dict[int, list[HumanTask]] = field(default_factory=dict)
     timers: dict[int, list[PendingTimer]] = field(default_factory=dict)
-    created: list[tuple[MediationCase, HumanTask]] = field(default_factory=list)
 
     @classmethod
     def read(cls, session: Session, case_ids: list[int]) -> Batch:
@@ -549,11 +547,11 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
               open_tasks: list[HumanTask] | None = None, at: datetime | None = None) -> None:
     """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents).
 
-    In a `batch` (which read the case's open tasks and timers), nothing is flushed: the new task rows
-    are added to `batch.created`, and the caller flushes once for all its cases, then calls
-    `app.notify.service.notify_tasks_created` (one INSERT per table for the batch, not a round of
-    statements per case). `open_tasks`: the case's open task rows, when the caller read them after
-    locking the case. `at`: the time of the step (now), which a new case was created with.
+    The people who may do the new tasks are told with the same flush. In a `batch` (which read the
+    case's open tasks and timers), nothing is flushed: the caller flushes once for all its cases (one
+    INSERT per table for the batch's rows, not a round of statements per case). `open_tasks`: the case's
+    open task rows, when the caller read them after locking the case. `at`: the time of the step
+    (now), which a new case was created with.
     """
     from app.notify.service import notify_tasks_created
 
@@ -574,11 +572,9 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
             fields.update(status=CaseStatus.closed, closed_at=clock.now())
             add_event(session, case, "case_closed", actor=actor)
         set_columns(session, case, **fields)
-    if batch is not None:
-        batch.created.extend((case, row) for row in created)
-        return
-    session.flush()
-    notify_tasks_created(session, [(case, row) for row in created])
+        notify_tasks_created(session, [(case, row) for row in created])
+    if batch is None:
+        session.flush()
 
 
 def _record_incident(session: Session, case: MediationCase, error: engine.EngineError,

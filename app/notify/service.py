@@ -6,16 +6,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, Integer, String, and_, bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
-from app.db import Database, RowSelect, add_row, select_rows
+from app.db import Database, Prepared, UTCDateTime, json_array_has, send_at_flush
 from app.notify.channels import Channel
 from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus
-from app.org.models import OrgLevel, Role, User
+from app.org.models import OrgLevel, OrgUnit, Role, User
 from app.tasks.models import HumanTask, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -28,82 +29,99 @@ def _ancestor_ids(unit_path: str) -> list[int]:
     return [int(part) for part in unit_path.strip("/").split("/") if part]
 
 
-_USERS = User.__table__
-#: ancestors of a place, itself included: a county, a township, a village
+_USERS, _NOTES, _MESSAGES, _TASKS = User.__table__, Notification.__table__, OutboxMessage.__table__, HumanTask.__table__
+#: a place and the places above it: a village, its township, its county
 _LEVELS = len(OrgLevel)
-#: active users of some places (one parameter per level: a place's ancestors, padded with NULL),
-#: without their place and department (being told needs their id and phone only; whatever else is
-#: read of them later is loaded then). Built once: a step tells people.
-_ACTIVE_USERS_AT = select(_USERS).where(_USERS.c.active.is_(True),
-                                        _USERS.c.org_unit_id.in_([bindparam(f"unit{i}") for i in range(_LEVELS)]))
-_ACTIVE_USERS = {False: RowSelect(_ACTIVE_USERS_AT, User),
-                 True: RowSelect(_ACTIVE_USERS_AT.where(_USERS.c.department_id == bindparam("department_id")), User)}
 
 
-def _active_users_at(session: Session, unit_path: str, department_id: int | None = None) -> list[User]:
-    """Active users of a place and the places above it (of one department, when given)."""
-    units = _ancestor_ids(unit_path)
-    if len(units) > _LEVELS:
-        raise ValueError(f"a place below a village: {unit_path}")
-    params: dict[str, int | None] = {f"unit{i}": unit for i, unit in enumerate(units + [None] * (_LEVELS - len(units)))}
-    if department_id is not None:
-        params["department_id"] = department_id
-    return [user for (user,) in select_rows(session, (_ACTIVE_USERS[department_id is not None], params))[0]]
+def _who(by: str) -> ColumnElement[bool]:
+    """The people a task concerns: the one it is assigned to (`assignee`), or the active users of its
+    place and the places above it (parameters `unit0`.., padded with NULL) who have its role
+    (`place`), and its department when it has one (`department`)."""
+    active = _USERS.c.active.is_(True)
+    if by == "assignee":
+        return and_(active, _USERS.c.id == bindparam("assignee_id", type_=Integer))
+    who = and_(active, _USERS.c.org_unit_id.in_([bindparam(f"unit{i}", type_=Integer) for i in range(_LEVELS)]),
+               json_array_has(_USERS.c.roles, bindparam("role", type_=String)))
+    if by == "department":
+        who = and_(who, _USERS.c.department_id == bindparam("department_id", type_=Integer))
+    return who
 
 
-def users_for_task(session: Session, task: HumanTask) -> list[User]:
-    """The assignee, or else every active user who may act on the task."""
-    if task.assignee_id is not None:
-        user = session.get(User, task.assignee_id)
-        return [user] if user is not None and user.active else []
-    return [u for u in _active_users_at(session, task.org_unit.path, task.department_id) if task.role in u.roles]
+def _telling(by: str) -> tuple[Prepared, Prepared]:
+    """A notification for each person (`_who`) about a task, and a text message for each of them
+    with a phone, repeating the notification: two INSERT ... SELECT statements, which a step sends
+    with its other writes, where finding the people, then writing their notifications, then their
+    messages were a round trip each. The task is the newest row of its engine task in its case, which
+    may be in the same round trip (a new task has no key yet); the message finds its notification by
+    its person, time, kind, case and task (one each)."""
+    who = _who(by)
+    at = bindparam("at", type_=UTCDateTime())
+    kind = bindparam("kind", type_=String)
+    case_id = bindparam("case_id", type_=Integer)
+    task_id = (select(_TASKS.c.id).where(_TASKS.c.case_id == case_id,
+                                          _TASKS.c.engine_task_id == bindparam("engine_task_id", type_=String))
+               .order_by(_TASKS.c.id.desc()).limit(1).scalar_subquery())
+    notes = insert(_NOTES).from_select(
+        ["user_id", "kind", "case_id", "task_id", "text", "created_at"],
+        select(_USERS.c.id, kind, case_id, task_id, bindparam("text", type_=String), at).where(who))
+    note = and_(_NOTES.c.user_id == _USERS.c.id, _NOTES.c.created_at == at, _NOTES.c.kind == kind,
+                _NOTES.c.case_id == case_id, _NOTES.c.task_id == task_id)
+    messages = insert(_MESSAGES).from_select(
+        ["channel", "recipient", "body", "notification_id", "status", "attempts", "next_attempt_at", "last_error",
+         "created_at"],
+        select(literal("sms"), _USERS.c.phone, bindparam("body", type_=String), _NOTES.c.id,
+               literal(OutboxStatus.pending.value), literal(0), at, literal(""), at)
+        .select_from(_USERS.join(_NOTES, note)).where(who, _USERS.c.phone.is_not(None), _USERS.c.phone != ""))
+    return Prepared(notes), Prepared(messages)
 
 
-def case_mediators(session: Session, case: MediationCase) -> list[User]:
-    """The mediators responsible for the case's place."""
-    return [u for u in _active_users_at(session, case.org_unit.path) if Role.mediator in u.roles]
+_TELL = {by: _telling(by) for by in ("assignee", "place", "department")}
 
 
-def _notify(session: Session, users: Iterable[User], kind: NotificationKind, case: MediationCase,
-            task: HumanTask | None, text: str) -> list[Notification]:
-    made = []
-    now = clock.now()
-    for user in users:
-        note = Notification(user_id=user.id, kind=kind, case_id=case.id, task_id=task.id if task else None,
-                            text=text[:500], created_at=now)
-        add_row(session, note)
-        made.append(note)
-        if user.phone:
-            # written after its notification, whose key it takes
-            add_row(session, OutboxMessage(channel="sms", recipient=user.phone, body=f"【一站式调处】{text}"[:500],
-                                           notification=note, next_attempt_at=now, created_at=now))
-    return made
+def _tell(session: Session, kind: NotificationKind, case: MediationCase, task: HumanTask, text: str, *,
+          unit_path: str, role: str, department_id: int | None = None, assignee_id: int | None = None) -> None:
+    """Tell the people of a task (see `_who`) about it, with the step's other writes."""
+    params: dict[str, Any] = {"kind": kind.value, "case_id": case.id, "engine_task_id": task.engine_task_id,
+                              "text": text[:500], "body": f"【一站式调处】{text}"[:500], "at": clock.now()}
+    if assignee_id is not None:
+        by = "assignee"
+        params["assignee_id"] = assignee_id
+    else:
+        units = _ancestor_ids(unit_path)
+        if len(units) > _LEVELS:
+            raise ValueError(f"a place below a village: {unit_path}")
+        params.update({f"unit{i}": unit for i, unit in enumerate(units + [None] * (_LEVELS - len(units)))})
+        params["role"] = role
+        by = "place" if department_id is None else "department"
+        if department_id is not None:
+            params["department_id"] = department_id
+    for statement in _TELL[by]:
+        send_at_flush(session, statement, params)
 
 
-def notify_task_created(session: Session, case: MediationCase, task: HumanTask,
-                        users: list[User] | None = None) -> list[Notification]:
-    """Tell the people who may do a new task that it is waiting (`users`: found already)."""
-    return _notify(session, users_for_task(session, task) if users is None else users, NotificationKind.task_new,
-                   case, task, f"新待办：{case.case_no}「{case.title}」— {task.title}")
+def _tell_people_of(session: Session, kind: NotificationKind, case: MediationCase, task: HumanTask,
+                    text: str) -> None:
+    """Tell the assignee of a task, or else every active user who may act on it."""
+    place = session.get(OrgUnit, task.org_unit_id)  # the task's level (a case may have been escalated)
+    _tell(session, kind, case, task, text, unit_path=place.path if place else case.org_unit.path, role=task.role,
+          department_id=task.department_id, assignee_id=task.assignee_id)
 
 
 def notify_tasks_created(session: Session, created: Iterable[tuple[MediationCase, HumanTask]]) -> None:
-    """`notify_task_created` for many flushed task rows: the people of tasks alike (same assignee,
-    place, department and role) are looked up once, and the notifications are written together."""
-    found: dict[tuple[int | None, int, int | None, str], list[User]] = {}
-    with session.no_autoflush:
-        for case, task in created:
-            key = (task.assignee_id, task.org_unit_id, task.department_id, task.role)
-            if key not in found:
-                found[key] = users_for_task(session, task)
-            notify_task_created(session, case, task, found[key])
+    """Tell the people who may do new tasks that they are waiting. The tasks may still be waiting to
+    be written themselves: all of it goes with the next flush."""
+    for case, task in created:
+        _tell_people_of(session, NotificationKind.task_new, case, task,
+                        f"新待办：{case.case_no}「{case.title}」— {task.title}")
 
 
-def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, reason: str) -> list[Notification]:
+def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, reason: str) -> None:
     """Tell the case's mediators that a department returned its dispatch (退单)."""
     who = task.department.name if task.department else task.role
     text = f"退单：{who} 退回了 {case.case_no}「{case.title}」" + (f"，理由：{reason}" if reason else "")
-    return _notify(session, case_mediators(session, case), NotificationKind.task_returned, case, task, text)
+    _tell(session, NotificationKind.task_returned, case, task, text, unit_path=case.org_unit.path,
+          role=Role.mediator.value)
 
 
 def notify_overdue_tasks(session: Session) -> int:
@@ -113,8 +131,8 @@ def notify_overdue_tasks(session: Session) -> int:
         HumanTask.status == TaskStatus.open, HumanTask.due_at < now, HumanTask.overdue_notified_at.is_(None))
         .limit(500)))
     for task in tasks:
-        _notify(session, users_for_task(session, task), NotificationKind.task_overdue, task.case, task,
-                f"已超期：{task.case.case_no}「{task.case.title}」— {task.title}")
+        _tell_people_of(session, NotificationKind.task_overdue, task.case, task,
+                        f"已超期：{task.case.case_no}「{task.case.title}」— {task.title}")
         task.overdue_notified_at = now
     return len(tasks)
 

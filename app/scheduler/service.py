@@ -14,7 +14,6 @@ from app import clock
 from app.cases.models import CaseState, MediationCase
 from app.cases.service import Batch, fire_case_timers
 from app.db import Database
-from app.notify.service import notify_tasks_created
 from app.scheduler.models import PendingTimer, SharedClock
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,6 @@ def _fire_batches(db: Database, max_cases: int, batch: int, skip: set[int]) -> l
                 current = None
                 # the batch's rows in one flush (a statement per table, not a round per case)
                 session.flush()
-                notify_tasks_created(session, known.created)
                 # a case whose due timer the engine did not take is not tried again in this run
                 skip.update(session.scalars(select(PendingTimer.case_id).where(
                     PendingTimer.case_id.in_(ids), PendingTimer.due_at <= clock.now())))

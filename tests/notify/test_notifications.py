@@ -122,3 +122,37 @@ def test_bell_in_the_page(client, api):
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # login made a new session
     assert client.post("/notifications/read", data={"csrf_token": token}).status_code == 302
     assert client.get("/notifications/badge").get_data(as_text=True) == BELL
+
+
+def test_only_active_people_of_the_role_and_place_are_told_and_an_assignee_alone(api, database):
+    """Who is told is decided by the database (INSERT ... SELECT): the task's role, its place and the
+    places above it, active users only; a claimed task's assignee alone. Each text message repeats
+    its own person's notification."""
+    from app.notify.models import Notification
+
+    with database.unit_of_work() as s:
+        users = {u.username: u for u in s.scalars(select(User))}
+        users["mediator_town"].active = False
+        users["mediator"].phone = "13900000001"
+        users["leader"].phone = "13900000002"  # at the county, but not a mediator
+    case_no = start_two_step(api)
+    assert bell(api, "mediator")["unread"] == 1
+    for other in ("receiver", "leader", "admin", "hrss"):  # the village's receiver too: not their role
+        assert bell(api, other)["unread"] == 0, other
+    with database.unit_of_work() as s:
+        s.scalar(select(User).where(User.username == "mediator_town")).active = True
+        s.scalar(select(User).where(User.username == "mediator_town")).phone = "13900000003"
+    [triage] = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]
+    assert api.post(f"/tasks/{triage['id']}/claim", "mediator_town").status_code == 200
+    clock.advance(__import__("datetime").timedelta(days=5))
+    with database.unit_of_work() as s:
+        assert notify_overdue_tasks(s) == 1
+    assert [n["kind"] for n in bell(api, "mediator_town")["items"]] == ["task_overdue"]
+    assert [n["kind"] for n in bell(api, "mediator")["items"]] == ["task_new"]
+    with database.unit_of_work(write=False) as s:
+        pairs = s.execute(select(OutboxMessage.recipient, Notification.user_id, Notification.kind)
+                          .join(Notification, Notification.id == OutboxMessage.notification_id)
+                          .order_by(OutboxMessage.id)).all()
+        ids = {u.username: u.id for u in s.scalars(select(User))}
+    assert [tuple(p) for p in pairs] == [("13900000001", ids["mediator"], "task_new"),
+                                         ("13900000003", ids["mediator_town"], "task_overdue")]
