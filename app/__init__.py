@@ -17,12 +17,12 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     """Build the Flask app: wiring only (settings, database, blueprints, first-start deploy, scheduler)."""
     from app import clock as clock_module
     from app.db import Database
+    from app.jsonio import OrjsonProvider
 
     cfg = config or Config.from_env()
     app = Flask(__name__, instance_relative_config=False)
-    app.config.update(SECRET_KEY=cfg.secret_key, MAX_CONTENT_LENGTH=cfg.max_content_length,
-                      JSON_AS_ASCII=False, ONESTOP=cfg)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config.update(SECRET_KEY=cfg.secret_key, MAX_CONTENT_LENGTH=cfg.max_content_length, ONESTOP=cfg)
+    app.json = OrjsonProvider(app)
     if isinstance(clock, datetime):
         clock_module.set_to(clock)
     elif isinstance(clock, timedelta):

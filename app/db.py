@@ -411,6 +411,17 @@ def select_rows(session: Session, *reads: tuple[RowSelect, dict[str, Any]]) -> l
     return [query._objects(session, dialect, rows) for (query, _params), rows in zip(reads, results, strict=True)]
 
 
+def select_values(session: Session, query: Prepared, params: dict[str, Any]) -> list[Any]:
+    """The first column of each row of `query` as the driver reads it (no type's result processing):
+    for many rows of one value the database writes ready to use (a case's timeline as JSON text),
+    where SQLAlchemy's work per row would cost more than the database's."""
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    (rows,) = _send(connection, [query._statement(connection.dialect, params, rows=True)])
+    return [row[0] for row in rows]
+
+
 class _RowInsert:
     """A new object waiting for the flush to insert its row (with the values it has then)."""
 
