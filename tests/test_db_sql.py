@@ -145,3 +145,38 @@ def test_a_pooled_connection_is_asked_only_after_being_idle(db, monkeypatch):
         assert conn.scalar(text("SELECT 1")) == 1
         assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
     assert pings
+
+
+def test_a_reader_keeps_the_connections_prepared_statements_and_writes_nothing(db):
+    """On PostgreSQL a reader ends with COMMIT, not ROLLBACK, which makes psycopg forget (and deallocate)
+    every statement it prepared on the connection: a page view between two task completions made the
+    second parse and plan its statements again. Its transaction is READ ONLY: what it changes by
+    mistake is refused, and nothing of it is written. On SQLite a reader rolls back, as before."""
+    import pytest
+    from sqlalchemy import func, text
+    from sqlalchemy.exc import DBAPIError
+
+    from app.org.models import OrgUnit
+
+    def count_units() -> int:
+        with db.unit_of_work(write=False) as session:
+            return session.scalar(select(func.count(OrgUnit.id)))
+
+    with db.unit_of_work() as session:
+        session.add(OrgUnit(id=1, code="u1", name="u1", level="county", path="/1/"))
+    # a statement run often enough is prepared (psycopg prepares at the fifth run on a connection)
+    for _ in range(6):
+        with db.unit_of_work() as session:
+            session.scalar(select(OrgUnit.name).where(OrgUnit.id == 1))
+        assert count_units() == 1  # a reader between the writers
+    if not db.is_sqlite:
+        with db.unit_of_work() as session:
+            prepared = session.scalars(text("SELECT statement FROM pg_prepared_statements")).all()
+            assert any("FROM org_unit" in sql and "org_unit.name" in sql for sql in prepared), prepared
+        with pytest.raises(DBAPIError, match="read-only transaction"), db.unit_of_work(write=False) as session:
+            session.get(OrgUnit, 1).name = "changed by a reader"
+    else:
+        with db.unit_of_work(write=False) as session:
+            session.get(OrgUnit, 1).name = "changed by a reader"
+    with db.unit_of_work(write=False) as session:
+        assert session.get(OrgUnit, 1).name == "u1"
