@@ -703,21 +703,41 @@ def after_commit(session: Session, hook: AfterCommit) -> None:
 @contextlib.contextmanager
 def planner_settings(session: Session, **settings: str) -> Iterator[None]:
     """Run the statements of the block with PostgreSQL planner settings of their own (`jit="off"`),
-    in a savepoint rolled back after, so the settings end with the block (read-only work only).
-    Other databases run the block as it is."""
+    set for the transaction and put back as they were after the block. Other databases run the block
+    as it is.
+
+    Not in a savepoint rolled back after: psycopg forgets the connection's prepared statements at any
+    ROLLBACK, a savepoint's too (see Database.unit_of_work), and every report read would have made
+    the next task completions on its connection parse and plan their statements again."""
     for name, value in settings.items():
         if not name.isidentifier() or not value.isidentifier():
             raise ValueError(f"not a plain setting: {name}={value}")
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
-    savepoint = session.begin_nested()
+    names = list(settings)
+    reads = ", ".join(f"current_setting(:n{i})" for i in range(len(names)))
+    previous = session.execute(text(f"SELECT {reads}"), {f"n{i}": n for i, n in enumerate(names)}).one()
+    _set_local(session, dict(zip(names, settings.values(), strict=True)))
     try:
-        for name, value in settings.items():
-            session.execute(text(f"SET LOCAL {name} = {value}"))
         yield
-    finally:
-        savepoint.rollback()
+    except BaseException:
+        # a failed statement aborted the transaction, which ends with its settings; otherwise put
+        # them back for the rest of it
+        with contextlib.suppress(DBAPIError):
+            _set_local(session, dict(zip(names, previous, strict=True)))
+        raise
+    _set_local(session, dict(zip(names, previous, strict=True)))
+
+
+def _set_local(session: Session, settings: dict[str, str]) -> None:
+    """SET LOCAL each setting, in one statement."""
+    params = {}
+    calls = []
+    for i, (name, value) in enumerate(settings.items()):
+        calls.append(f"set_config(:n{i}, :v{i}, true)")
+        params.update({f"n{i}": name, f"v{i}": value})
+    session.execute(text("SELECT " + ", ".join(calls)), params)
 
 
 def upsert(session: Session, table: Any) -> Any:

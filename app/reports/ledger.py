@@ -541,24 +541,35 @@ def _copy(session: Session, user: User, filters: Filters, names: Names, fmt: str
     Within a savepoint: a download given up half way cancels the COPY, and the session stays usable.
     """
     statement, params = _copy_statement(session, user, filters, names, fmt)
-    # the query's estimated cost makes PostgreSQL compile it with JIT first: a second before the first
-    # row (measured), for expressions that are cheap anyway
-    with planner_settings(session, jit="off"):
-        cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(statement, params) as copy:
-            if fmt == "text":
-                yield from copy.rows()
-                return
-            pending: list[bytes] = []
-            size = 0
-            for data in copy:
-                pending.append(bytes(data))
-                size += len(data)
-                if size >= 65536:
-                    yield b"".join(pending)
-                    pending.clear()
-                    size = 0
+    savepoint = session.begin_nested()
+    try:
+        # the query's estimated cost makes PostgreSQL compile it with JIT first: a second before the
+        # first row (measured), for expressions that are cheap anyway
+        with planner_settings(session, jit="off"):
+            cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(statement, params) as copy:
+                if fmt == "text":
+                    yield from copy.rows()
+                else:
+                    yield from _chunks(copy)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+
+
+def _chunks(copy: Any) -> Iterator[bytes]:
+    """A COPY's CSV data in pieces of about 64 KB."""
+    pending: list[bytes] = []
+    size = 0
+    for data in copy:
+        pending.append(bytes(data))
+        size += len(data)
+        if size >= 65536:
             yield b"".join(pending)
+            pending.clear()
+            size = 0
+    yield b"".join(pending)
 
 
 def _uses_copy(session: Session) -> bool:
