@@ -162,7 +162,7 @@ def find_county(session: Session, org_unit: OrgUnit) -> OrgUnit:
     """Return the county an org unit lies in (itself for a county), by its path or its parents."""
     if org_unit.level == OrgLevel.county:
         return org_unit
-    ids = [int(part) for part in (org_unit.path or "").strip("/").split("/") if part]
+    ids = org_unit.lineage_ids
     if ids:
         found = session.scalars(
             select(OrgUnit).where(OrgUnit.id.in_(ids), OrgUnit.level == OrgLevel.county)

@@ -368,8 +368,7 @@ def _unit_for(session: Session, case: MediationCase, data: dict[str, Any]) -> Or
             return unit
     level = data.get("level")
     if isinstance(level, str) and level and level != case.org_unit.level:
-        ancestor_ids = [int(p) for p in case.org_unit.path.strip("/").split("/") if p]
-        for unit in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(ancestor_ids))):
+        for unit in session.scalars(select(OrgUnit).where(OrgUnit.id.in_(case.org_unit.lineage_ids))):
             if unit.level == level:
                 return unit
     return case.org_unit

@@ -16,17 +16,13 @@ from app.cases.models import MediationCase
 from app.db import Database, Prepared, UTCDateTime, json_array_has, send_at_flush
 from app.notify.channels import Channel
 from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus
-from app.org.models import OrgLevel, OrgUnit, Role, User
+from app.org.models import OrgLevel, OrgUnit, Role, User, path_ids
 from app.tasks.models import HumanTask, TaskStatus
 
 log = logging.getLogger(__name__)
 
 #: delivery attempts before a message is marked failed
 MAX_ATTEMPTS = 5
-
-
-def _ancestor_ids(unit_path: str) -> list[int]:
-    return [int(part) for part in unit_path.strip("/").split("/") if part]
 
 
 _USERS, _NOTES, _MESSAGES, _TASKS = User.__table__, Notification.__table__, OutboxMessage.__table__, HumanTask.__table__
@@ -88,7 +84,7 @@ def _tell(session: Session, kind: NotificationKind, case: MediationCase, task: H
         by = "assignee"
         params["assignee_id"] = assignee_id
     else:
-        units = _ancestor_ids(unit_path)
+        units = path_ids(unit_path)
         if len(units) > _LEVELS:
             raise ValueError(f"a place below a village: {unit_path}")
         params.update({f"unit{i}": unit for i, unit in enumerate(units + [None] * (_LEVELS - len(units)))})

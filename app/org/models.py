@@ -34,6 +34,12 @@ class Role(enum.StrEnum):
 LANE_ROLES = frozenset({Role.receiver, Role.mediator, Role.department, Role.service, Role.leader})
 
 
+def path_ids(path: str | None) -> list[int]:
+    """The ids an org unit's materialized path names, from the top down to the unit itself
+    ("/1/4/9/" -> [1, 4, 9])."""
+    return [int(part) for part in (path or "").strip("/").split("/") if part]
+
+
 class OrgUnit(Base):
     __tablename__ = "org_unit"
 
@@ -46,6 +52,11 @@ class OrgUnit(Base):
     path: Mapped[str] = mapped_column(String(400), index=True, default="/")
 
     parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
+
+    @property
+    def lineage_ids(self) -> list[int]:
+        """The ids of the units this one lies in, from the top, and its own last."""
+        return path_ids(self.path)
 
     def is_within(self, other: OrgUnit) -> bool:
         """True when this unit is `other` or lies below it."""

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import InvalidInput
-from app.org.models import Department, OrgUnit
+from app.org.models import Department, OrgUnit, path_ids
 from app.reports import tally
 from app.timeutil import LOCAL_TZ
 
@@ -113,8 +113,7 @@ def townships(session: Session) -> dict[int, int | None]:
     township_ids = {uid for uid, level, _ in units if level == "township"}
     found: dict[int, int | None] = {}
     for uid, _level, path in units:
-        ids = [int(p) for p in path.strip("/").split("/") if p] + [uid]
-        found[uid] = next((i for i in ids if i in township_ids), None)
+        found[uid] = next((i for i in path_ids(path) if i in township_ids), None)
     return found
 
 

@@ -106,4 +106,4 @@ def places_for(session: Session, user: User) -> list[OrgUnit]:
     query = select(OrgUnit)
     if not user.is_admin:
         query = query.where(OrgUnit.path.startswith(user.org_unit.path))
-    return sorted(session.scalars(query), key=lambda u: [int(p) for p in u.path.strip("/").split("/") if p])
+    return sorted(session.scalars(query), key=lambda u: u.lineage_ids)

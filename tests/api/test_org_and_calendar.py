@@ -61,3 +61,13 @@ def test_calendar_days_move_deadlines(api):
     assert api.call("DELETE", "/calendar/county/days/2027-03-02", "admin").status_code == 204
     r = api.get("/calendar/county/deadline?start=2027-03-01T10:00:00%2B08:00&workdays=1", "mediator")
     assert r.get_json()["deadline"] == "2027-03-02T23:59:59+08:00"
+
+
+def test_an_org_units_lineage_runs_from_the_top_to_itself(org):
+    from app.org.models import path_ids
+
+    county, town, village = (org.units[code] for code in ("county", "town1", "village1"))
+    assert village.lineage_ids == [county.id, town.id, village.id]
+    assert county.lineage_ids == [county.id]
+    assert path_ids("/1/4/9/") == [1, 4, 9]
+    assert path_ids("/") == path_ids(None) == []
