@@ -1,4 +1,5 @@
-"""The app's JSON, read and written with orjson.
+"""The app's JSON, written with orjson (read with the standard library, which keeps an integer of any
+size exact where orjson makes a float of one past 64 bits).
 
 Every API answer is JSON, and the answer to a step holds the case's whole timeline: the standard
 library's encoder (with Flask's sorted keys) took ~0.13 ms of a ~3 ms completion for it, orjson a
@@ -8,7 +9,8 @@ lets the database write the timeline itself (`app.api.serialize.timeline_json`).
 What it writes is what Flask's own provider wrote, but for the order of keys (as the code builds
 each object, not sorted) and its UTF-8 (never \\u escapes): dates and datetimes as HTTP dates,
 dataclasses as objects, Decimal and UUID as strings, Markup as its HTML. A call with the standard
-library's keyword arguments (`indent=2`, say) goes to the standard library.
+library's keyword arguments (`indent=2`, say) goes to the standard library, and so does a value
+orjson cannot write (an integer past 64 bits, which a process script may compute).
 """
 
 from __future__ import annotations
@@ -34,13 +36,7 @@ class OrjsonProvider(DefaultJSONProvider):
         """JSON text of `obj`; with keyword arguments, the standard library's."""
         if kwargs:
             return super().dumps(obj, **kwargs)
-        return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode()
-
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        """The value of JSON text; with keyword arguments, the standard library's."""
-        if kwargs:
-            return super().loads(s, **kwargs)
-        return orjson.loads(s)
+        return self._bytes(obj, _OPTIONS).decode()
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         """`jsonify`: the JSON of the arguments as an application/json answer, indented in debug mode."""
@@ -48,5 +44,11 @@ class OrjsonProvider(DefaultJSONProvider):
         option = _OPTIONS
         if (self.compact is None and self._app.debug) or self.compact is False:
             option |= orjson.OPT_INDENT_2
-        return self._app.response_class(orjson.dumps(obj, default=self.default, option=option) + b"\n",
-                                        mimetype=self.mimetype)
+        return self._app.response_class(self._bytes(obj, option) + b"\n", mimetype=self.mimetype)
+
+    def _bytes(self, obj: Any, option: int) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.default, option=option)
+        except orjson.JSONEncodeError:
+            indent = 2 if option & orjson.OPT_INDENT_2 else None
+            return super().dumps(obj, indent=indent).encode()

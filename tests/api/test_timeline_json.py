@@ -84,7 +84,7 @@ def test_the_app_writes_json_as_flask_did(app):
                                        "text": "柳树村"}
         assert "柳树村" in written  # UTF-8, no \\u escapes
         assert app.json.dumps({"a": 1}, indent=2) == '{\n  "a": 1\n}'  # the standard library's options
-        assert app.json.loads('{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
+        assert app.json.loads('{"n": 100000000000000000000001}') == {"n": 100000000000000000000001}  # exact
         response = app.json.response({"b": 1, "a": 2})
         assert response.mimetype == "application/json" and response.get_data() == b'{"b":1,"a":2}\n'
 
@@ -93,3 +93,10 @@ def test_bad_json_in_a_request_is_refused_clearly(api):
     r = api.post("/cases", "receiver", data=b'{"title": ', content_type="application/json")
     assert r.status_code == 400
     assert r.get_json()["fields"] == {"body": "invalid JSON"}
+
+
+def test_a_number_orjson_cannot_write_is_written_by_the_standard_library(app):
+    with app.app_context():
+        huge = {"id_sum": 2**70, "name": "柳树村"}
+        assert json.loads(app.json.dumps(huge)) == huge
+        assert json.loads(app.json.response(huge).get_data()) == huge
