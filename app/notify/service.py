@@ -133,11 +133,18 @@ def notify_overdue_tasks(session: Session) -> int:
     return len(tasks)
 
 
-def unread_count(session: Session, user: User) -> int:
+def unread_count(session: Session, user: User, *, cap: int | None = None) -> int:
+    """How many of the person's notifications are unread; with `cap`, counted only up to it.
+
+    The bell asks on every page and every minute of every open page: a mediator who never reads
+    them has tens of thousands, each counted (PostgreSQL: 1.6 ms for 10,000, growing with them) to
+    show "99+"."""
     from sqlalchemy import func
 
-    return session.scalar(select(func.count()).select_from(Notification)
-                          .where(Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+    unread = select(Notification.id).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if cap is not None:
+        unread = unread.limit(cap)
+    return session.scalar(select(func.count()).select_from(unread.subquery())) or 0
 
 
 def list_notifications(session: Session, user: User, *, limit: int = 50) -> list[Notification]:

@@ -15,12 +15,21 @@ BELL = ('<svg class="bell-icon" width="18" height="18" viewBox="0 0 24 24" aria-
         'a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>')
 
 
+#: the bell and the notifications page count unread notifications up to this, and show "99+" past it
+SHOWN_UNREAD = 99
+
+
+def _unread_shown(count: int) -> str:
+    return f"{SHOWN_UNREAD}+" if count > SHOWN_UNREAD else str(count)
+
+
 @bp.get("/notifications")
 @login_required
 def notifications() -> Any:
     with page_session() as s:
         items = list_notifications(s, g.user)
-        return render_template("web/notifications.html", items=items, unread=unread_count(s, g.user))
+        unread = unread_count(s, g.user, cap=SHOWN_UNREAD + 1)
+        return render_template("web/notifications.html", items=items, unread=unread and _unread_shown(unread))
 
 
 @bp.get("/notifications/badge")
@@ -28,8 +37,8 @@ def notifications() -> Any:
 def notifications_badge() -> Any:
     """The bell's content: the icon and, when there is any, the unread count."""
     with page_session() as s:
-        count = unread_count(s, g.user)
-    badge = f'<span class="badge" aria-label="unread">{count}</span>' if count else ""
+        count = unread_count(s, g.user, cap=SHOWN_UNREAD + 1)
+    badge = f'<span class="badge" aria-label="unread">{_unread_shown(count)}</span>' if count else ""
     return f"{BELL}{badge}"
 
 

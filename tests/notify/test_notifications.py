@@ -156,3 +156,29 @@ def test_only_active_people_of_the_role_and_place_are_told_and_an_assignee_alone
         ids = {u.username: u.id for u in s.scalars(select(User))}
     assert [tuple(p) for p in pairs] == [("13900000001", ids["mediator"], "task_new"),
                                          ("13900000003", ids["mediator_town"], "task_overdue")]
+
+
+def test_the_bell_counts_up_to_99_and_the_api_all(client, api, database, org):
+    """The bell (asked on every page and every minute) counts unread notifications only up to 99+;
+    the API's `unread` is exact."""
+    import re
+
+    from sqlalchemy import insert
+
+    from app.notify.models import Notification
+    from app.web.notifications import BELL
+
+    with database.unit_of_work() as s:
+        s.execute(insert(Notification), [{"user_id": org.users["mediator"].id, "kind": "task_new",
+                                          "text": f"第{i}条", "created_at": clock.now()} for i in range(120)])
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "mediator", "password": "test-password-1", "csrf_token": token})
+    from tests.conftest import sql_sent
+
+    with sql_sent(database.engine) as sent:
+        assert client.get("/notifications/badge").get_data(as_text=True) == (
+            BELL + '<span class="badge" aria-label="unread">99+</span>')
+    assert [sql for sql in sent if "FROM notification" in sql and "LIMIT" in sql]  # not all 120 counted
+    assert "99+ 条未读" in client.get("/notifications").get_data(as_text=True)
+    assert api.get("/notifications", "mediator").get_json()["unread"] == 120
