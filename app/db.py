@@ -403,11 +403,7 @@ def select_rows(session: Session, *reads: tuple[RowSelect, dict[str, Any]]) -> l
     flushed first, as the ORM's autoflush would. On PostgreSQL a statement of the pipeline sees what
     was committed before it ran (READ COMMITTED): reads after a lock that waited see the writer's
     rows."""
-    if session.autoflush:
-        session.flush()
-    connection = session.connection()
-    dialect = connection.dialect
-    results = _send(connection, [query._statement(dialect, params, rows=True) for query, params in reads])
+    dialect, results = _read(session, reads)
     return [query._objects(session, dialect, rows) for (query, _params), rows in zip(reads, results, strict=True)]
 
 
@@ -415,11 +411,18 @@ def select_values(session: Session, query: Prepared, params: dict[str, Any]) -> 
     """The first column of each row of `query` as the driver reads it (no type's result processing):
     for many rows of one value the database writes ready to use (a case's timeline as JSON text),
     where SQLAlchemy's work per row would cost more than the database's."""
+    _dialect, (rows,) = _read(session, [(query, params)])
+    return [row[0] for row in rows]
+
+
+def _read(session: Session, reads: Sequence[tuple[Prepared, dict[str, Any]]]) -> tuple[Dialect, list[Any]]:
+    """The rows of each SELECT, in one pipeline on PostgreSQL, after flushing what the session has to
+    write, as the ORM's autoflush would."""
     if session.autoflush:
         session.flush()
     connection = session.connection()
-    (rows,) = _send(connection, [query._statement(connection.dialect, params, rows=True)])
-    return [row[0] for row in rows]
+    dialect = connection.dialect
+    return dialect, _send(connection, [query._statement(dialect, params, rows=True) for query, params in reads])
 
 
 class _RowInsert:
@@ -718,16 +721,17 @@ def planner_settings(session: Session, **settings: str) -> Iterator[None]:
     names = list(settings)
     reads = ", ".join(f"current_setting(:n{i})" for i in range(len(names)))
     previous = session.execute(text(f"SELECT {reads}"), {f"n{i}": n for i, n in enumerate(names)}).one()
-    _set_local(session, dict(zip(names, settings.values(), strict=True)))
+    restore = dict(zip(names, previous, strict=True))
+    _set_local(session, settings)
     try:
         yield
     except BaseException:
         # a failed statement aborted the transaction, which ends with its settings; otherwise put
         # them back for the rest of it
         with contextlib.suppress(DBAPIError):
-            _set_local(session, dict(zip(names, previous, strict=True)))
+            _set_local(session, restore)
         raise
-    _set_local(session, dict(zip(names, previous, strict=True)))
+    _set_local(session, restore)
 
 
 def _set_local(session: Session, settings: dict[str, str]) -> None:
