@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app import clock, engine
+from tests.engine.stock_codec import check_state
 
 if TYPE_CHECKING:
     import pytest
@@ -223,6 +224,8 @@ class EngineDriver:
         return self.state
 
     def _take(self, step: engine.Step) -> None:
+        # every state the corpus goes through reads and writes as SpiffWorkflow's own serializer would
+        check_state(self._spec, step.state)
         self.step = step
         self.state = step.state
         self._ran.extend(step.ran)
