@@ -179,47 +179,84 @@ class OneStopSession(Session):
     - statements given to `send_at_flush` (the notifications of a step: INSERT ... SELECT), last.
 
     On PostgreSQL they all go in one pipeline: one round trip for the step's writes, where each
-    statement was one. Statements are announced to `before_cursor_execute` listeners as any other.
+    statement was one; when the flush comes from a read (`select_rows`, `select_values`), the read goes
+    in the same pipeline after them (a completion's writes and its answer's timeline). Statements are
+    announced to `before_cursor_execute` listeners as any other.
     """
 
     def flush(self, objects: Sequence[Any] | None = None) -> None:
         super().flush(objects)  # first: the rows written here may refer to rows it inserts
+        writes = self._own_writes()
+        if writes is not None:
+            writes.done(self, _send(self.connection(), writes.statements))
+
+    def _own_writes(self) -> _OwnWrites | None:
+        """The statements of the rows given since the last flush (taken: sent by the caller), in the
+        order they are sent: inserts, updates, appended rows, then statements given to `send_at_flush`."""
         added: list[_RowInsert] = self.info.pop("added", [])
         updated: dict[Any, _RowUpdate] = self.info.pop("updated", {})
         appended: dict[Table, list[dict[str, Any]]] = self.info.pop("appended", {})
         sent: list[tuple[Prepared, dict[str, Any]]] = self.info.pop("sent", [])
         if not added and not updated and not appended and not sent:
-            return
-        connection = self.connection()
-        statements = [row.statement(connection.dialect) for row in added]
-        statements.extend(update.statement(connection.dialect) for update in updated.values())
+            return None
+        forget_reads_ahead(self)
+        dialect = self.get_bind().dialect
+        statements = [row.statement(dialect) for row in added]
+        statements.extend(update.statement(dialect) for update in updated.values())
         for table, rows in appended.items():
-            statements.extend(_insert_statements(table, rows, connection.dialect))
-        statements.extend(statement._statement(connection.dialect, params) for statement, params in sent)
-        results = _send(connection, statements)
-        for row, key in zip(added, results, strict=False):  # the added rows' statements come first
-            row.written(self, key)
-        for update in updated.values():
+            statements.extend(_insert_statements(table, rows, dialect))
+        statements.extend(statement._statement(dialect, params) for statement, params in sent)
+        return _OwnWrites(statements, added, list(updated.values()))
+
+
+@dataclass
+class _OwnWrites:
+    """A flush's own statements, and what to do once they are sent."""
+
+    statements: list[_Statement]
+    added: list[_RowInsert]
+    updated: list[_RowUpdate]
+
+    def done(self, session: Session, results: list[Any]) -> None:
+        """The rows are written: the added objects get their keys, the updated their versions."""
+        for row, key in zip(self.added, results, strict=False):  # the added rows' statements come first
+            row.written(session, key)
+        for update in self.updated:
             update.written()
 
 
 @event.listens_for(OneStopSession, "before_commit")
 def _flush_own_rows(session: Session) -> None:
     # a commit flushes only a session with changed objects; rows of its own may still wait
-    if any(session.info.get(kind) for kind in ("appended", "updated", "added", "sent")):
+    if _waiting(session):
         session.flush()
+
+
+@event.listens_for(OneStopSession, "after_flush")
+def forget_reads_ahead(session: Session, _context: Any = None) -> None:
+    """Drop what `read_ahead` read or was to read: after a write (the ORM's: a flush event; the
+    session's own rows; a rollback), or when the caller needs the rows read anew."""
+    session.info.pop("read_ahead", None)
+    session.info.pop("read_ahead_rows", None)
 
 
 @event.listens_for(OneStopSession, "after_rollback")
 def _drop_own_rows(session: Session) -> None:
     # rolled back with the transaction (or savepoint: begin_nested flushes, so the rows given since
     # belong to the savepoint alone). The objects showed changes never written: read them again
+    forget_reads_ahead(session)
     session.info.pop("appended", None)
     session.info.pop("sent", None)
     session.info.pop("added", None)  # still transient: never written
     for update in session.info.pop("updated", {}).values():
         if update.state.session_id == session.hash_key and update.state.key is not None:
             session.expire(update.obj)
+
+
+def _waiting(session: Session) -> bool:
+    """True when rows given to `add_row`, `set_columns`, `append_row` or `send_at_flush` wait for a flush."""
+    info = session.info
+    return bool(info.get("added") or info.get("updated") or info.get("appended") or info.get("sent"))
 
 
 def append_row(session: Session, table: Table, row: dict[str, Any]) -> None:
@@ -402,9 +439,26 @@ def select_rows(session: Session, *reads: tuple[RowSelect, dict[str, Any]]) -> l
     return each one's rows as tuples of objects (see RowSelect). What the session has to write is
     flushed first, as the ORM's autoflush would. On PostgreSQL a statement of the pipeline sees what
     was committed before it ran (READ COMMITTED): reads after a lock that waited see the writer's
-    rows."""
-    dialect, results = _read(session, reads)
+    rows. Reads given to `read_ahead` and answered since are not asked again."""
+    answered: dict[Any, Any] = session.info.get("read_ahead_rows") or {}
+    if answered and all(_read_key(read) in answered for read in reads):
+        dialect = session.get_bind().dialect
+        results = [answered.pop(_read_key(read)) for read in reads]
+    else:
+        dialect, results = _read(session, reads)
     return [query._objects(session, dialect, rows) for (query, _params), rows in zip(reads, results, strict=True)]
+
+
+def read_ahead(session: Session, *reads: tuple[RowSelect, dict[str, Any]]) -> None:
+    """Send these reads with the session's next read, in its round trip on PostgreSQL, for a later
+    `select_rows` of the same queries and parameters to take without asking again: a request that
+    will lock a case once it knows its user reads both at once. Forgotten at any write of the session
+    before they are taken (what they read might have changed) and at a rollback."""
+    session.info.setdefault("read_ahead", []).extend(reads)
+
+
+def _read_key(read: tuple[Prepared, dict[str, Any]]) -> tuple[Prepared, frozenset[tuple[str, Any]]]:
+    return read[0], frozenset(read[1].items())
 
 
 def select_values(session: Session, query: Prepared, params: dict[str, Any]) -> list[Any]:
@@ -416,13 +470,31 @@ def select_values(session: Session, query: Prepared, params: dict[str, Any]) -> 
 
 
 def _read(session: Session, reads: Sequence[tuple[Prepared, dict[str, Any]]]) -> tuple[Dialect, list[Any]]:
-    """The rows of each SELECT, in one pipeline on PostgreSQL, after flushing what the session has to
-    write, as the ORM's autoflush would."""
+    """The rows of each SELECT after what the session has to write, as the ORM's autoflush would have
+    it: the ORM's own writes flushed first, the rows given to `add_row` and the like sent with the
+    reads, in one pipeline on PostgreSQL (a step's writes and the answer's reads: one round trip),
+    and the reads given to `read_ahead` after them."""
+    writes = None
     if session.autoflush:
-        session.flush()
+        if isinstance(session, OneStopSession):
+            Session.flush(session)
+            writes = session._own_writes()
+        else:
+            session.flush()
+    asked = {_read_key(read) for read in reads}
+    ahead = [read for read in session.info.pop("read_ahead", ()) if _read_key(read) not in asked]
     connection = session.connection()
     dialect = connection.dialect
-    return dialect, _send(connection, [query._statement(dialect, params, rows=True) for query, params in reads])
+    statements = writes.statements if writes is not None else []
+    results = _send(connection, [*statements, *(query._statement(dialect, params, rows=True)
+                                               for query, params in (*reads, *ahead))])
+    if writes is not None:
+        writes.done(session, results[:len(statements)])
+    results = results[len(statements):]
+    if ahead:
+        answered = session.info.setdefault("read_ahead_rows", {})
+        answered.update((_read_key(read), rows) for read, rows in zip(ahead, results[len(reads):], strict=True))
+    return dialect, results[:len(reads)]
 
 
 class _RowInsert:

@@ -10,16 +10,20 @@ from sqlalchemy.orm import Session
 from app.api import bp, json_body, with_user
 from app.api.cases import _flag
 from app.api.serialize import case_detail, task_summary
+from app.errors import NotFound
 from app.org.models import User
 from app.tasks import service
 
 
 def _task_id(raw: str) -> int:
-    from app.errors import NotFound
-
     if not raw.isdigit():
         raise NotFound(f"no task {raw}")
     return int(raw)
+
+
+def _locking(raw_id: str) -> list[Any]:
+    """A task action's first reads (its case locked, the case's open tasks), read with the user."""
+    return service.task_locking_reads(int(raw_id)) if raw_id.isdigit() else []
 
 
 @bp.get("/tasks")
@@ -43,21 +47,21 @@ def get_task(session: Session, user: User, raw_id: str) -> Any:
 
 
 @bp.post("/tasks/<raw_id>/claim")
-@with_user()
+@with_user(ahead=_locking)
 def claim(session: Session, user: User, raw_id: str) -> Any:
     task = service.claim_task(session, user, _task_id(raw_id))
     return jsonify(case_detail(session, task.case))
 
 
 @bp.post("/tasks/<raw_id>/release")
-@with_user()
+@with_user(ahead=_locking)
 def release(session: Session, user: User, raw_id: str) -> Any:
     task = service.release_task(session, user, _task_id(raw_id))
     return jsonify(case_detail(session, task.case))
 
 
 @bp.post("/tasks/<raw_id>/complete")
-@with_user()
+@with_user(ahead=_locking)
 def complete(session: Session, user: User, raw_id: str) -> Any:
     body = json_body()
     case = service.complete_task(session, user, _task_id(raw_id), body.get("data", {}))

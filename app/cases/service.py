@@ -26,6 +26,7 @@ from app.db import (
     add_row,
     after_commit,
     append_row,
+    forget_reads_ahead,
     select_rows,
     set_columns,
     upsert_into,
@@ -293,13 +294,19 @@ def lock_case_by_id(session: Session, case_id: int) -> MediationCase:
     return case if case is not None else _lock_stateless(session, case_id)
 
 
+def case_of_task_reads(task_id: int, *then: RowSelect) -> list[tuple[RowSelect, dict[str, Any]]]:
+    """The reads of `lock_case_of_task(session, task_id, *then)`, for `app.db.read_ahead`."""
+    params = {"task_id": task_id}
+    return [(_LOCK_CASE_OF_TASK, params), *((query, params) for query in then)]
+
+
 def lock_case_of_task(session: Session, task_id: int, *then: RowSelect
                       ) -> tuple[MediationCase, list[list[tuple[Any, ...]]]]:
     """`lock_case_by_id` for the case of a task (NotFound: no such task), and the rows of `then`
     (queries with the parameter `task_id`, see `CASE_OF_TASK`) read after the lock, in the same round
-    trip on PostgreSQL."""
+    trip on PostgreSQL (or taken from `read_ahead`)."""
     params = {"task_id": task_id}
-    found, *rows = select_rows(session, (_LOCK_CASE_OF_TASK, params), *((query, params) for query in then))
+    found, *rows = select_rows(session, *case_of_task_reads(task_id, *then))
     case = _locked(found)
     if case is not None:
         return case, rows
@@ -307,6 +314,7 @@ def lock_case_of_task(session: Session, task_id: int, *then: RowSelect
     if case_id is None:
         raise NotFound(f"no task {task_id}")
     case = _lock_stateless(session, case_id)
+    forget_reads_ahead(session)  # read before this lock
     return case, select_rows(session, *((query, params) for query in then))
 
 
@@ -546,11 +554,13 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
               open_tasks: list[HumanTask] | None = None, at: datetime | None = None) -> None:
     """Copy one engine step into the case's tables (state, tasks, timers, fields, events, incidents).
 
-    The people who may do the new tasks are told with the same flush. In a `batch` (which read the
-    case's open tasks and timers), nothing is flushed: the caller flushes once for all its cases (one
-    INSERT per table for the batch's rows, not a round of statements per case). `open_tasks`: the case's
-    open task rows, when the caller read them after locking the case. `at`: the time of the step
-    (now), which a new case was created with.
+    The people who may do the new tasks are told with the same flush. Nothing is flushed here: the
+    step's rows go with the session's next statement or its commit, in one round trip with what it
+    reads next (a completion's answer reads the case's timeline), and a batch's cases all in one flush
+    (one INSERT per table for the batch's rows, not a round of statements per case). `batch`: the
+    cases' open tasks and timers, read by the caller. `open_tasks`: the case's open task rows, when the
+    caller read them after locking the case. `at`: the time of the step (now), which a new case was
+    created with.
     """
     from app.notify.service import notify_tasks_created
 
@@ -572,8 +582,6 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
             add_event(session, case, "case_closed", actor=actor)
         set_columns(session, case, **fields)
         notify_tasks_created(session, [(case, row) for row in created])
-    if batch is None:
-        session.flush()
 
 
 def _record_incident(session: Session, case: MediationCase, error: engine.EngineError,

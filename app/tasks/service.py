@@ -14,6 +14,7 @@ from app.cases.models import MediationCase
 from app.cases.service import (
     CASE_OF_TASK,
     add_event,
+    case_of_task_reads,
     lock_case_of_task,
     open_incidents,
     record_incident,
@@ -101,6 +102,12 @@ _TASKS_OF_CASE = RowSelect(
     select(_TASK).where(_TASK.c.case_id == CASE_OF_TASK,
                         or_(_TASK.c.status == TaskStatus.open, _TASK.c.id == bindparam("task_id"))),
     HumanTask, refresh=True)
+
+
+def task_locking_reads(task_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """What claiming, releasing or completing task `task_id` reads first (its case locked, the case's
+    open tasks), for a request to read it with its user (`app.db.read_ahead`)."""
+    return case_of_task_reads(task_id, _TASKS_OF_CASE)
 
 
 def _locked_task(session: Session, user: User, task_id: int) -> tuple[HumanTask, list[HumanTask]]:
