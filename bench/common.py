@@ -201,12 +201,16 @@ def open_task_id(db: Database, case_id: int) -> int:
 
 
 def complete_in_own_unit(db: Database, user_id: int, task_id: int, data: dict[str, Any]) -> float:
-    """Complete a task through the service layer in its own unit of work, as a request would; return ms."""
+    """Complete a task through the service layer in its own unit of work, as a request would (the task's
+    case locked and its open tasks read with the user, `POST /tasks/{id}/complete`'s `read_ahead`);
+    return ms."""
+    from app.db import read_ahead
     from app.org.service import load_user
-    from app.tasks.service import complete_task
+    from app.tasks.service import complete_task, task_locking_reads
 
     t0 = time.perf_counter()
     with db.unit_of_work() as s:
+        read_ahead(s, *task_locking_reads(task_id))
         complete_task(s, load_user(s, user_id), task_id, data)
     return (time.perf_counter() - t0) * 1000
 

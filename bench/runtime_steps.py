@@ -6,8 +6,9 @@ three alike:
 
 - raw: SpiffWorkflow alone, in memory: `task.run()` + `do_engine_steps()` for the ready user task;
 - engine: `app.engine.complete_task` on the stored state bytes (restore, step, dump), no database;
-- persisted: `app.tasks.service.complete_task` in its own `unit_of_work` (load the user, lock the
-  case, load state, engine step, save, sync tasks/timers/events, commit).
+- persisted: `app.tasks.service.complete_task` in its own `unit_of_work` (load the user and lock the
+  case in one round trip, as the API does; load state, engine step, save, sync tasks/timers/events,
+  commit).
 """
 
 from __future__ import annotations
