@@ -60,3 +60,13 @@ def test_vendor_files_only_from_allowed_folders(client):
         assert r.status_code == 200 and r.headers["Cache-Control"].startswith("public")
     assert client.get("/vendor/htmx.org/package.json").status_code == 404
     assert client.get("/vendor/../pyproject.toml").status_code == 404
+
+
+def test_every_page_names_its_icon_and_the_icon_is_served(client, org):
+    """Without one the browser asks for /favicon.ico on every page and logs a 404 in its console."""
+    for path in ("/login", "/track"):
+        html = client.get(path).get_data(as_text=True)
+        icon = re.search(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', html)
+        assert icon, path
+    with client.get(icon.group(1)) as r:
+        assert r.status_code == 200 and r.mimetype == "image/svg+xml" and b"<svg" in r.data
