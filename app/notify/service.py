@@ -16,7 +16,7 @@ from app.cases.models import MediationCase
 from app.db import Database, Prepared, UTCDateTime, json_array_has, send_at_flush
 from app.notify.channels import Channel
 from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus
-from app.org.models import OrgLevel, OrgUnit, Role, User, path_ids
+from app.org.models import OrgLevel, Role, User, path_ids
 from app.tasks.models import HumanTask, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ def _tell(session: Session, kind: NotificationKind, case: MediationCase, task: H
 def _tell_people_of(session: Session, kind: NotificationKind, case: MediationCase, task: HumanTask,
                     text: str) -> None:
     """Tell the assignee of a task, or else every active user who may act on it."""
-    place = session.get(OrgUnit, task.org_unit_id)  # the task's level (a case may have been escalated)
-    _tell(session, kind, case, task, text, unit_path=place.path if place else case.org_unit.path, role=task.role,
+    _tell(session, kind, case, task, text, unit_path=task.place(session).path, role=task.role,
           department_id=task.department_id, assignee_id=task.assignee_id)
 
 

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.db import Base, utcnow_column_default
+from app.org.models import OrgUnit
 
 
 class TaskStatus(enum.StrEnum):
@@ -58,3 +59,9 @@ class HumanTask(Base):
     department = relationship("Department", lazy="joined")
     org_unit = relationship("OrgUnit", lazy="joined")
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
+
+    def place(self, session: Session) -> OrgUnit:
+        """The task's org unit: its case's, or the level the matter was escalated to. Found by key in
+        the session, so that a task whose row is not written yet has it too (`org_unit` loads only
+        for a row the session has written or read)."""
+        return session.get_one(OrgUnit, self.org_unit_id)

@@ -185,8 +185,7 @@ def can_reassign(user: User) -> bool:
 
 def candidates_for(session: Session, task: HumanTask) -> list[User]:
     """Active people (not admins) who may do the task: its role, its department, its place or above."""
-    place = session.get(OrgUnit, task.org_unit_id)  # the task's level (a case may have been escalated)
-    query = select(User).where(User.active.is_(True), User.org_unit_id.in_((place or task.case.org_unit).lineage_ids))
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(task.place(session).lineage_ids))
     if task.department_id is not None:
         query = query.where(User.department_id == task.department_id)
     users = session.scalars(query.order_by(User.display_name, User.username)).unique()
