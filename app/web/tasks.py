@@ -136,7 +136,15 @@ def task(task_id: int) -> Any:
             task = get_task(s, g.user, task_id)
             spec = task_form(s, task)
             schema, ui = spec["schema"], spec["ui"]
-            data = task_data(s, task) if task.status == TaskStatus.open else (task.data or {})
+            shown: list[dict[str, Any]] = []
+
+            def data() -> dict[str, Any]:
+                # what the task sees, for a page shown (an open task's restores the engine state):
+                # a form submitted without errors shows no page, and restores it once, to complete it
+                if not shown:
+                    shown.append(task_data(s, task) if task.status == TaskStatus.open else (task.data or {}))
+                return shown[0]
+
             notice, status = _state(g.user, task)
             departments = [(d.code, d.name) for d in _departments(s)]
 
@@ -144,17 +152,17 @@ def task(task_id: int) -> Any:
                 return case_attachments(s, task.case_id, ids)
 
             if notice is not None:
-                return _page(s, task, None, data=data, notice=notice, status=status if posting else 200)
+                return _page(s, task, None, data=data(), notice=notice, status=status if posting else 200)
             if not posting:
-                values = initial_values(schema, data, _case_values(task.case))
+                values = initial_values(schema, data(), _case_values(task.case))
                 form = build_form(schema, ui, values, departments=departments, file_lookup=files)
-                return _page(s, task, form, data=data)
+                return _page(s, task, form, data=data())
 
             uploads = [f for f in request.files.values() if f.filename]
             if len(uploads) > MAX_FILES:
-                form = build_form(schema, ui, initial_values(schema, data, _case_values(task.case)),
+                form = build_form(schema, ui, initial_values(schema, data(), _case_values(task.case)),
                                   departments=departments, file_lookup=files)
-                return _page(s, task, form, data=data, status=422, has_errors=True,
+                return _page(s, task, form, data=data(), status=422, has_errors=True,
                              notice=_("一次最多上传 %(n)s 个文件。", n=MAX_FILES))
 
             def upload(name: str, storage: FileStorage) -> int:
@@ -171,7 +179,7 @@ def task(task_id: int) -> Any:
                 values = apply_action(submitted.data, action)
                 form = build_form(schema, ui, values, submitted.errors, raw=submitted.raw,
                                   departments=departments, use_defaults=False, file_lookup=files)
-                return _page(s, task, form, data=data)
+                return _page(s, task, form, data=data())
             errors = submitted.errors
             if not errors:
                 try:
@@ -183,7 +191,7 @@ def task(task_id: int) -> Any:
             if errors:
                 form = build_form(schema, ui, submitted.data, errors, raw=submitted.raw, departments=departments,
                                   use_defaults=False, file_lookup=files)
-                return _page(s, task, form, data=data, status=422, has_errors=True)
+                return _page(s, task, form, data=data(), status=422, has_errors=True)
             stuck = task.status == TaskStatus.open
             title, case_no = localized(task.title), case.case_no
     except NotFound:

@@ -373,3 +373,31 @@ def test_shipped_intake_form_end_to_end(app, api, database):
         assert done.data == {"category": "labour", "urgency": "normal", "on_the_spot": False,
                              "parties": [{"name": "张三", "role": "applicant"}], "intake_note": "已核实"}
     assert open_tasks(database, case_no), "the case went on to its next task"
+
+
+def test_a_form_submitted_restores_the_case_state_once(app, widgets, monkeypatch):
+    """The task's data is read from the engine state only for a page shown: a form without errors
+    goes straight to the completion, which restores the state itself (once, where it was twice)."""
+    from app.engine import runtime
+
+    mediator = client_for(app, "mediator")
+    restored: list[int] = []
+    load_state = runtime.load_state
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        restored.append(1)
+        return load_state(*args, **kwargs)
+
+    def post(data: list[tuple[str, Any]]) -> Any:
+        page = mediator.get(f"/tasks/{widgets['task']}").get_data(as_text=True)
+        boundary, body = encode_multipart(MultiDict([("csrf_token", csrf(page)), *data]))
+        restored.clear()
+        return mediator.post(f"/tasks/{widgets['task']}", data=body,
+                             content_type=f"multipart/form-data; boundary={boundary}")
+
+    monkeypatch.setattr(runtime, "load_state", counting)
+    r = post(valid(days="many"))  # shown again with its errors, and with the task's data
+    assert r.status_code == 422 and len(restored) == 1
+    r = post(valid())
+    assert r.status_code == 302, r.get_data(as_text=True)[:1000]
+    assert len(restored) == 1
