@@ -45,6 +45,9 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     app.register_blueprint(open311_bp)
     web.init_app(app)
     app.extensions["csrf"].exempt(open311_bp)  # machine clients authenticate with an API key, not a cookie
+    from app import http_errors
+
+    http_errors.register(app)
 
     if cfg.auto_deploy:
         deploy_shipped_if_empty(app)

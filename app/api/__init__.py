@@ -55,7 +55,8 @@ def _domain_error(exc: DomainError) -> Any:
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Any:
+def http_error(exc: HTTPException) -> Any:
+    """An HTTP error as the API's JSON (also for /api/ addresses no route answers)."""
     code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
             409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid"}.get(exc.code or 500,
                                                                                                 "error")

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
 from app.cases.models import CaseStatus, MediationCase
 from app.cases.queries import variables
@@ -59,6 +60,14 @@ def errors(fmt: str, exc: DomainError) -> Response:
     status = {NotAuthenticated: 403, NotFound: 404, InvalidInput: 400}.get(type(exc), exc.status)
     items = [{"code": status, "description": f"{field}: {message}"} for field, message in exc.fields.items()]
     return render(fmt, "errors", items or [{"code": status, "description": exc.message}], status)
+
+
+def http_error(exc: HTTPException) -> Response:
+    """An HTTP error of a GeoReport address no route answered (an unknown path, a wrong method), in the
+    format its suffix asks for."""
+    fmt = "xml" if request.path.endswith(".xml") else "json"
+    status = exc.code or 500
+    return render(fmt, "errors", [{"code": status, "description": exc.description or exc.name}], status)
 
 
 @contextmanager
