@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import abort, g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ def action_labels() -> dict[str, str]:
 
 def subject_labels() -> dict[str, str]:
     return {"process": _("流程"), "decision": _("决策表"), "form": _("表单"), "deployment": _("发布批次"),
-            "case": _("事项")}
+            "case": pgettext("one case", "事项")}
 
 
 def detail_labels() -> dict[str, str]:
