@@ -535,8 +535,11 @@ class _RowInsert:
         missing = [column for column in mapper.local_table.primary_key if column not in self.values]
         for column, value in zip(missing, key or (), strict=True):
             self.values[column] = value
+        given = self.obj.__dict__
         for column, value in self.values.items():
-            set_committed_value(self.obj, mapper.get_property_by_column(column).key, value)
+            # as a query's loading fills an instance: the values written become its committed state
+            # below (make_transient_to_detached), with no attribute history or events on the way
+            given[mapper.get_property_by_column(column).key] = value
         make_transient_to_detached(self.obj)
         session.add(self.obj)
 

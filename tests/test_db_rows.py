@@ -127,11 +127,17 @@ def test_an_added_row_goes_in_at_the_flush_and_is_persistent_after(database, cas
         sent = len(statements)
         assert (task.title, task.completed_at, task.data, task.department_id) == ("加办", None, None, None)
         assert len(statements) == sent  # every column known: nothing loaded
+        assert not inspect(task).modified  # what was written is its committed state: nothing to flush
+        session.flush()
+        assert len(statements) == sent
+        task.title = "再改"  # a change after is the ORM's to write, as for a row it loaded
+        session.flush()
+        assert statements[-1].startswith("UPDATE human_task SET title")
         task_id = task.id
     with database.unit_of_work(write=False) as session:
         # a column not given is SQL NULL as the ORM leaves it (the JSON null only where None was given)
         assert session.scalar(select(HumanTask.id).where(HumanTask.id == task_id, HumanTask.data.is_(None)))
-        assert session.get(HumanTask, task_id).title == "加办"
+        assert session.get(HumanTask, task_id).title == "再改"
 
 
 def test_an_added_row_rolled_back_is_not_written(database, case_no):
