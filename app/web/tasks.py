@@ -112,7 +112,7 @@ def _page(s: Session, task: HumanTask, form: Form | None, *, data: dict[str, Any
         "web/task.html", task=task, title=localized(task.title), case_no=task.case.case_no, form=form,
         notice=notice, has_errors=has_errors, who=who_waits(task), ctx=case_context(s, task.case, data, names),
         can=task_actions(g.user, task), can_reassign=can_reassign(g.user), next=request.path,
-        accept=ACCEPT, max_mb=MAX_BYTES // (1024 * 1024))
+        accept=ACCEPT, max_mb=MAX_BYTES // (1024 * 1024), max_bytes=MAX_BYTES)
     return body, status
 
 

@@ -92,3 +92,35 @@ def test_inbox_on_the_office_screen_claims_with_htmx(desktop, shot):
     expect(row.locator("select[name=assignee]")).to_be_visible()
     expect(row.locator("select[name=assignee] option", has_text="刘海波")).to_have_count(1)
     assert case_no
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_uploaded(desktop):
+    """Picking a file over the limit shows why at once, and the form does not go: on a village's line an
+    upload of that size would take minutes to end in the server's same refusal."""
+    case_no, title = fresh_local_task(desktop)
+    login(desktop, "mediator")
+    desktop.goto(f"/inbox?q={case_no}")
+    desktop.click(f"table.inbox a:has-text('{title}')")
+    expect(desktop.locator("h1")).to_have_text("本级调处")
+    task_url = desktop.url
+    limit = int(desktop.get_attribute("input[name=documents]", "data-max-bytes"))
+    desktop.set_input_files("input[name=documents]", files=[
+        {"name": "调解现场.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n" + b"0" * 100},
+        {"name": "现场录像.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n" + b"0" * limit}])
+    message = desktop.eval_on_selector("input[name=documents]", "el => el.validationMessage")
+    assert message == "文件“现场录像.pdf”超过 10 MB。"
+    posted: list[str] = []
+    desktop.on("request", lambda request: posted.append(request.url) if request.method == "POST" else None)
+    desktop.fill("textarea[name=local_result]", "已到现场查看。")
+    desktop.click("#task-form .form-actions button.primary")
+    desktop.wait_for_timeout(300)
+    assert posted == [] and desktop.url == task_url
+    # a file within the limit clears the refusal and goes with the form
+    desktop.set_input_files("input[name=documents]", files=[
+        {"name": "调解现场.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n" + b"0" * 100}])
+    assert desktop.eval_on_selector("input[name=documents]", "el => el.validationMessage") == ""
+    desktop.click("#task-form .form-actions button.primary")
+    desktop.wait_for_url(lambda url: "/tasks/" not in url)
+    expect(desktop.locator(".flash").first).to_contain_text(f"已提交“本级调处”（{case_no}）")
+    desktop.goto(f"/cases/{case_no}")
+    expect(desktop.locator("main")).to_contain_text("调解现场.pdf")

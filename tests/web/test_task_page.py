@@ -401,3 +401,33 @@ def test_a_form_submitted_restores_the_case_state_once(app, widgets, monkeypatch
     r = post(valid())
     assert r.status_code == 302, r.get_data(as_text=True)[:1000]
     assert len(restored) == 1
+
+
+def test_shipped_forms_take_the_papers_of_a_case(app, api, database):
+    """The shipped forms ask for the papers a mediation produces (the parties' materials at intake, the
+    agreement at the meeting, the department's sealed opinion); a file over the limit is refused in
+    the browser before it is uploaded, and the file kept shows on the case and the next task."""
+    files = {**read_bundle_dir(PROJECT_ROOT / "processes"), **read_bundle_dir(PROJECT_ROOT / "forms")}
+    assert api.deploy(files).status_code == 201
+    for form, field in (("local_mediation", "documents"), ("meeting", "meeting_files"),
+                        ("department_opinion", "opinion_files")):
+        items = json.loads(files[f"{form}.json"])["properties"][field]["items"]
+        assert items == {"type": "string", "format": "data-url"}, form
+    case_no = api.intake().get_json()["case_no"]
+    intake = task_id(database, case_no)
+    receiver = client_for(app, "receiver")
+    html = field_html(receiver.get(f"/tasks/{intake}").get_data(as_text=True), "materials")
+    assert 'type="file"' in html and "multiple" in html and "当事人提交的材料" in html
+    assert f'data-max-bytes="{MAX_BYTES}"' in html and "data-too-large=\"文件“{name}”超过 10 MB。\"" in html
+    r = submit(receiver, intake, [("category", "labour"), ("urgency", "normal"), ("parties.__rows", "1"),
+                                  ("parties.0.name", "张三"), ("parties.0.role", "applicant"),
+                                  ("materials", (io.BytesIO(PDF), "工资欠条.pdf")),
+                                  ("materials", (io.BytesIO(PNG), "现场.png"))])
+    assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    with database.unit_of_work(write=False) as s:
+        kept = {a.filename: str(a.id) for a in s.scalars(select(Attachment))}
+        assert s.get(HumanTask, intake).data["materials"] == [kept["工资欠条.pdf"], kept["现场.png"]]
+    assert "工资欠条.pdf" in receiver.get(f"/cases/{case_no}").get_data(as_text=True)
+    following = open_tasks(database, case_no)[0]
+    mediator = client_for(app, "mediator")
+    assert "工资欠条.pdf" in mediator.get(f"/tasks/{following.id}").get_data(as_text=True)
