@@ -33,8 +33,9 @@ def error_response(status: int, code: str, message: str, fields: dict[str, str] 
 
 @bp.before_request
 def _refuse_large_bodies() -> Any:
-    """Refuse an oversized body from its Content-Length, before any of it is read."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    """Refuse an oversized body from its Content-Length, before any of it is read (the app's limit, or
+    the one a view that takes files set for its request)."""
+    limit = request.max_content_length
     if request.content_length is not None and limit and request.content_length > limit:
         return error_response(413, "too_large", f"the request is larger than {limit // (1024 * 1024)} MB")
     return None
@@ -62,7 +63,7 @@ def http_error(exc: HTTPException) -> Any:
                                                                                                 "error")
     message = exc.description or exc.name
     if exc.code == 413:
-        message = f"the request is larger than {current_app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB"
+        message = f"the request is larger than {(request.max_content_length or 0) // (1024 * 1024)} MB"
     return error_response(exc.code or 500, code, message)
 
 
@@ -150,6 +151,7 @@ def with_user(write: bool = True, ahead: Callable[..., list[Any]] | None = None)
 
 def _register() -> None:
     from app.api import (  # noqa: F401
+        attachments,  # noqa: F401  (a case's files: add, list, download)
         auth,
         calendar,
         cases,

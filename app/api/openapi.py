@@ -52,6 +52,11 @@ DOCUMENT: dict[str, Any] = {
             "Error": {"type": "object", "required": ["error", "message", "fields"], "properties": {
                 "error": {"type": "string"}, "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}}}},
+            "Attachment": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "filename": {"type": "string"}, "content_type": {"type": "string"},
+                "size": {"type": "integer"}, "sha256": {"type": "string"}, "field": {"type": ["string", "null"]},
+                "task_id": {"type": ["integer", "null"]}, "uploaded_by": {"type": ["string", "null"]},
+                "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string"}}},
             "Login": {"type": "object", "required": ["username", "password"], "properties": {
                 "username": {"type": "string"}, "password": {"type": "string"}}},
             "Intake": {"type": "object", "required": ["title", "description", "channel", "citizen", "location"],
@@ -125,6 +130,22 @@ DOCUMENT: dict[str, Any] = {
         "/cases/{case_no}/retry": {"post": {**_op("Retry a case's failed step after a fix",
                                                   errors=(401, 403, 404, 409, 422)),
                                             "parameters": [_p("case_no")]}},
+        "/cases/{case_no}/attachments": {
+            "get": _op("The case's files (without their bytes)", errors=(401, 404),
+                       response={"type": "object", "properties": {
+                           "items": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}}),
+            "post": _op("Add files to an open case: multipart, one to five parts named file, 10 MB each "
+                        "(images, PDF, office documents; the type is read from the bytes). All are kept or none. "
+                        "A task's file field (format data-url) then takes a file's id as text",
+                        ok=201, errors=(401, 404, 409, 413, 422),
+                        body={"multipart/form-data": {"schema": {"type": "object", "properties": {"file": {
+                            "type": "array", "items": {"type": "string", "format": "binary"}}}}}},
+                        response={"type": "object", "properties": {
+                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}}),
+            "parameters": [_p("case_no")]},
+        "/attachments/{id}": {"get": {"summary": "A file's bytes under its name (images and PDF inline)",
+                                      "responses": {"200": {"description": "The file"}, **_errors(401, 404)},
+                                      "parameters": [_p("id")]}},
         "/tasks": {"get": _op("The inbox", params=[_q("scope", desc="mine | group | all"), _q("case_no"),
                                                    _q("overdue", "boolean")], errors=(400, 401, 403))},
         "/tasks/{id}": {"get": {**_op("A task with its form {schema, ui} and the data it sees", errors=(401, 404)),

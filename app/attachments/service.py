@@ -19,6 +19,10 @@ from app.tasks.models import HumanTask
 
 #: the largest file accepted, in bytes
 MAX_BYTES = 10 * 1024 * 1024
+#: files one request may add (a task form, an upload through the API)
+MAX_FILES = 5
+#: the body limit of a request that carries files: its files and the rest of a form
+MAX_UPLOAD_REQUEST = MAX_FILES * MAX_BYTES + 1024 * 1024
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = b"PK\x03\x04"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock, engine
+from app.attachments.service import case_attachments
 from app.cases.models import MediationCase
 from app.cases.service import (
     CASE_OF_TASK,
@@ -23,6 +24,7 @@ from app.cases.service import (
 )
 from app.db import RowSelect, set_columns
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
+from app.forms.schema import file_references
 from app.org.models import OrgUnit, Role, User
 from app.org.service import sees_area
 from app.processes.service import load_spec
@@ -230,6 +232,19 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, str]:
     return errors
 
 
+def _foreign_files(session: Session, task: HumanTask, schema: dict[str, Any], data: Any) -> dict[str, str]:
+    """{path: message} for each value of a file field that is not the id of a file of the task's case:
+    a client must add the file to the case first (`POST /cases/{no}/attachments`), and a case never
+    points at another case's files."""
+    references = file_references(schema, data)
+    if not references:
+        return {}
+    ids = [int(value) for _path, value in references if isinstance(value, str) and value.isdigit()]
+    known = {str(a.id) for a in case_attachments(session, task.case_id, ids)}
+    return {path: "not a file of this case (add it to the case first)"
+            for path, value in references if not (isinstance(value, str) and value in known)}
+
+
 def complete_task(session: Session, user: User, task_id: int, data: Any) -> MediationCase:
     """Validate the form data, check permission and openness, then advance the case's process."""
     task, open_rows = _locked_task(session, user, task_id)
@@ -242,7 +257,7 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
     if data is None:
         data = {}
     form = task_form(session, task)
-    errors = validate_form_data(form["schema"], data)
+    errors = validate_form_data(form["schema"], data) or _foreign_files(session, task, form["schema"], data)
     if errors:
         raise InvalidInput("the form has errors", fields=errors)
     case = task.case

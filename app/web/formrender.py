@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from app.forms.schema import FILE_FORMAT, resolve
 from app.timeutil import LOCAL_TZ
 
 #: choices up to this many are radio buttons; more are a drop-down list
@@ -119,39 +120,6 @@ def localized(text: Any) -> str:
 
 # --- schema helpers ----------------------------------------------------------------------------
 
-def _pointer(root: Mapping[str, Any], ref: str) -> Any:
-    node: Any = root
-    for part in ref.lstrip("#").split("/"):
-        if not part:
-            continue
-        part = part.replace("~1", "/").replace("~0", "~")
-        node = node.get(part, {}) if isinstance(node, Mapping) else {}
-    return node
-
-
-def resolve(schema: Any, root: Mapping[str, Any] | None = None, depth: int = 0) -> dict[str, Any]:
-    """Follow local `$ref`s and fold `allOf` into one schema (the first word on a keyword wins)."""
-    if not isinstance(schema, Mapping):
-        return {}
-    root = root if root is not None else schema
-    result = dict(schema)
-    if depth > 16:
-        return result
-    ref = result.pop("$ref", None)
-    if isinstance(ref, str) and ref.startswith("#"):
-        result = {**resolve(_pointer(root, ref), root, depth + 1), **result}
-    for part in result.pop("allOf", None) or []:
-        sub = resolve(part, root, depth + 1)
-        for key, value in sub.items():
-            if key == "properties" and isinstance(value, Mapping):
-                result["properties"] = {**value, **(result.get("properties") or {})}
-            elif key == "required" and isinstance(value, list):
-                result["required"] = list(dict.fromkeys([*(result.get("required") or []), *value]))
-            else:
-                result.setdefault(key, value)
-    return result
-
-
 def _type(schema: Mapping[str, Any]) -> str | None:
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -228,7 +196,7 @@ def widget_of(key: str, schema: Mapping[str, Any], ui: Mapping[str, Any], *, req
     if hint == "hidden":
         return "hidden"
     items = resolve(schema.get("items"), root) if kind == "array" else {}
-    if hint in ("file", "files") or schema.get("format") == "data-url" or items.get("format") == "data-url":
+    if hint in ("file", "files") or schema.get("format") == FILE_FORMAT or items.get("format") == FILE_FORMAT:
         return "file"
     if kind == "boolean":
         if hint in ("radio", "select"):

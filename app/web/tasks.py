@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from app.attachments.service import ACCEPT, MAX_BYTES, add_attachment, case_attachments, list_attachments
+from app.attachments.service import (
+    ACCEPT,
+    MAX_BYTES,
+    MAX_FILES,
+    MAX_UPLOAD_REQUEST,
+    add_attachment,
+    case_attachments,
+    list_attachments,
+)
 from app.cases.models import MediationCase
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.org.models import Department, User
@@ -32,11 +40,6 @@ from app.web.formrender import (
 )
 from app.web.inbox import back_to, case_url, problem_text, task_actions, who_waits, work_session
 
-#: files one form submission may carry
-MAX_FILES = 5
-#: the largest task-form request (its files plus the fields); the app's default limit is for API uploads
-MAX_REQUEST = MAX_FILES * MAX_BYTES + 1024 * 1024
-
 #: which case deadline belongs to which stage (the one shown with its time left)
 STAGE_DEADLINE = {"accept": "accept", "settle": "accept", "triage": "convene", "convene": "reply",
                   "mediate": "reply", "reply": "reply", "callback": "callback"}
@@ -46,7 +49,7 @@ STAGE_DEADLINE = {"accept": "accept", "settle": "accept", "triage": "convene", "
 def _allow_task_uploads(endpoint: str | None, _values: dict[str, Any] | None) -> None:
     """Task forms carry files: raise the body limit for them before anything (CSRF) reads the body."""
     if endpoint == "web.task" and request.method == "POST":
-        request.max_content_length = MAX_REQUEST
+        request.max_content_length = MAX_UPLOAD_REQUEST
 
 
 def _departments(s: Session) -> list[Department]:

@@ -1,0 +1,86 @@
+"""A case's files through the API: add them (a hotline's recording notes, the signed agreement), list
+them, download one; a task's file field then takes their ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from sqlalchemy.orm import Session
+
+from app.api import bp, with_user
+from app.attachments.download import file_response
+from app.attachments.models import Attachment
+from app.attachments.service import (
+    MAX_BYTES,
+    MAX_FILES,
+    MAX_UPLOAD_REQUEST,
+    add_attachment,
+    get_attachment,
+    list_attachments,
+)
+from app.cases.models import CaseStatus
+from app.cases.service import can_see_case, get_case
+from app.errors import Conflict, InvalidInput, NotFound
+from app.org.models import User
+from app.timeutil import local_iso
+
+
+@bp.url_value_preprocessor
+def _allow_uploads(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """An upload carries up to five files of 10 MB: its body limit, before anything reads the body."""
+    if endpoint == "api.add_case_files":
+        request.max_content_length = MAX_UPLOAD_REQUEST
+
+
+def attachment_summary(attachment: Attachment) -> dict[str, Any]:
+    """What a client needs to show and fetch a file (not its bytes)."""
+    return {"id": attachment.id, "filename": attachment.filename, "content_type": attachment.content_type,
+            "size": attachment.size, "sha256": attachment.sha256, "field": attachment.field,
+            "task_id": attachment.task_id,
+            "uploaded_by": attachment.uploaded_by.username if attachment.uploaded_by else None,
+            "created_at": local_iso(attachment.created_at), "url": f"/api/v1/attachments/{attachment.id}"}
+
+
+def _visible_case(session: Session, user: User, case_no: str) -> Any:
+    case = get_case(session, case_no)
+    if not can_see_case(session, user, case):
+        raise NotFound(f"no case {case_no}")
+    return case
+
+
+@bp.get("/cases/<case_no>/attachments")
+@with_user(write=False)
+def case_files(session: Session, user: User, case_no: str) -> Any:
+    case = _visible_case(session, user, case_no)
+    return jsonify({"items": [attachment_summary(a) for a in list_attachments(session, case.id)]})
+
+
+@bp.post("/cases/<case_no>/attachments")
+@with_user()
+def add_case_files(session: Session, user: User, case_no: str) -> Any:
+    """Multipart, one or more `file` parts (at most five, 10 MB each); all are kept or none."""
+    case = _visible_case(session, user, case_no)
+    uploads = [f for f in request.files.getlist("file") if f.filename]
+    if not uploads:
+        raise InvalidInput("send the files as multipart parts named file", fields={"file": "required"})
+    if len(uploads) > MAX_FILES:
+        raise InvalidInput(f"at most {MAX_FILES} files at once", fields={"file": f"at most {MAX_FILES} files"})
+    if case.status == CaseStatus.closed:
+        raise Conflict(f"case {case_no} is closed")
+    kept = []
+    for upload in uploads:
+        data = upload.read(MAX_BYTES + 1)
+        try:
+            kept.append(add_attachment(session, user, case, filename=upload.filename, data=data))
+        except InvalidInput as exc:
+            name = exc.extra.get("filename") or upload.filename
+            raise InvalidInput(f"{name}: {exc.message}",
+                               fields={"file": f"{name}: {exc.fields.get('file', exc.message)}"}) from None
+    return jsonify({"items": [attachment_summary(a) for a in kept]}), 201
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@with_user(write=False)
+def download(session: Session, user: User, attachment_id: int) -> Any:
+    return file_response(get_attachment(session, user, attachment_id))
