@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -25,6 +26,24 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _buffered(wsgi_app: Any) -> Any:
+    """The app with each answer read whole and its iterator closed before the server sends it. When the
+    browser drops a connection (a page closed while its icon still loads), Werkzeug's development server
+    can fail in its clean-up before it closes the answer's iterator, and a static file's handle is left
+    to the garbage collector: a ResourceWarning, which this suite makes an error, in whatever test runs
+    then. Production serves with gunicorn."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answer = wsgi_app(environ, start_response)
+        try:
+            return list(answer)
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+
+    return app
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +67,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     seed_demo(cfg, cases=12)
     flask_app = create_app(cfg)
     port = _free_port()
-    server = make_server("127.0.0.1", port, flask_app, threaded=True)
+    server = make_server("127.0.0.1", port, _buffered(flask_app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
