@@ -9,19 +9,12 @@ from flask import jsonify, request
 from sqlalchemy.orm import Session
 
 from app.api import bp, with_user
+from app.attachments import service as attachments
 from app.attachments.download import file_response
 from app.attachments.models import Attachment
-from app.attachments.service import (
-    MAX_BYTES,
-    MAX_FILES,
-    MAX_UPLOAD_REQUEST,
-    add_attachment,
-    get_attachment,
-    list_attachments,
-)
-from app.cases.models import CaseStatus
+from app.attachments.service import MAX_BYTES, MAX_UPLOAD_REQUEST, get_attachment, list_attachments
 from app.cases.service import can_see_case, get_case
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import NotFound
 from app.org.models import User
 from app.timeutil import local_iso
 
@@ -60,23 +53,8 @@ def case_files(session: Session, user: User, case_no: str) -> Any:
 @with_user()
 def add_case_files(session: Session, user: User, case_no: str) -> Any:
     """Multipart, one or more `file` parts (at most five, 10 MB each); all are kept or none."""
-    case = _visible_case(session, user, case_no)
-    uploads = [f for f in request.files.getlist("file") if f.filename]
-    if not uploads:
-        raise InvalidInput("send the files as multipart parts named file", fields={"file": "required"})
-    if len(uploads) > MAX_FILES:
-        raise InvalidInput(f"at most {MAX_FILES} files at once", fields={"file": f"at most {MAX_FILES} files"})
-    if case.status == CaseStatus.closed:
-        raise Conflict(f"case {case_no} is closed")
-    kept = []
-    for upload in uploads:
-        data = upload.read(MAX_BYTES + 1)
-        try:
-            kept.append(add_attachment(session, user, case, filename=upload.filename, data=data))
-        except InvalidInput as exc:
-            name = exc.extra.get("filename") or upload.filename
-            raise InvalidInput(f"{name}: {exc.message}",
-                               fields={"file": f"{name}: {exc.fields.get('file', exc.message)}"}) from None
+    uploads = [(f.filename, f.read(MAX_BYTES + 1)) for f in request.files.getlist("file") if f.filename]
+    kept = attachments.add_case_files(session, user, get_case(session, case_no), uploads)
     return jsonify({"items": [attachment_summary(a) for a in kept]}), 201
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.attachments.models import Attachment
-from app.cases.models import MediationCase
-from app.cases.service import can_see_case
-from app.errors import InvalidInput, NotFound
+from app.cases.models import CaseStatus, MediationCase
+from app.cases.service import add_event, can_see_case
+from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import User
 from app.tasks.models import HumanTask
 
@@ -116,6 +116,32 @@ def add_attachment(session: Session, user: User, case: MediationCase, *, filenam
     session.add(attachment)
     session.flush()
     return attachment
+
+
+def add_case_files(session: Session, user: User, case: MediationCase,
+                   uploads: Iterable[tuple[str | None, bytes]]) -> list[Attachment]:
+    """Add files to an open case outside any task (materials that came later, a signed agreement), all
+    or none: InvalidInput naming the file that cannot be kept. The case's timeline says who added what."""
+    files = list(uploads)
+    if not can_see_case(session, user, case):
+        raise NotFound(f"no case {case.case_no}")
+    if not files:
+        raise InvalidInput("no file was sent", fields={"file": "required"})
+    if len(files) > MAX_FILES:
+        raise InvalidInput(f"at most {MAX_FILES} files at once", fields={"file": f"at most {MAX_FILES} files"})
+    if case.status == CaseStatus.closed:
+        raise Conflict(f"case {case.case_no} is closed")
+    kept = []
+    for filename, data in files:
+        try:
+            kept.append(add_attachment(session, user, case, filename=filename, data=data))
+        except InvalidInput as exc:
+            name = exc.extra.get("filename") or clean_filename(filename)
+            raise InvalidInput(f"{name}: {exc.message}", fields={"file": f"{name}: {exc.fields['file']}"},
+                               reason=exc.extra.get("reason"), filename=name) from None
+    add_event(session, case, "files_added", actor=user, message="、".join(a.filename for a in kept),
+              data={"files": [{"id": a.id, "filename": a.filename, "size": a.size} for a in kept]})
+    return kept
 
 
 def get_attachment(session: Session, user: User, attachment_id: int) -> Attachment:

@@ -101,9 +101,12 @@ def database() -> Any:
 
 @contextmanager
 def page_session(*, write: bool = False) -> Iterator[Session]:
-    """The page's one transaction, with `g.user` re-read in it."""
+    """The page's one transaction, with `g.user` re-read in it. The UI language is settled while the
+    user is readable: after a rollback (a refused change) the user's object is expired, and a message
+    worded then must not need it."""
     with database().unit_of_work(write=write) as s:
         g.user = load_session_user(s)
+        get_locale()
         yield s
 
 

@@ -14,11 +14,12 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from app.cases import queries
-from app.cases.models import MediationCase
+from app.cases.models import CaseStatus, MediationCase
 from app.cases.service import can_see_case, get_case, open_incidents, retry_case
 from app.errors import DomainError, NotFound
 from app.org.models import Role
 from app.web import bp, login_required, page_session
+from app.web.attachments import upload_limits
 
 # --- labels -----------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ def event_labels() -> dict[str, str]:
             "task_claimed": _("认领待办"), "task_released": _("退回待办"), "task_cancelled": _("待办撤销"),
             "timer_fired": _("时限到点"), "incident": _("运行异常"), "retry": _("重试"),
             "case_closed": _("办结销号"), "process_event": _("流程通知"), "message_received": _("收到消息"),
-            "repeat_report": _("群众再次反映")}
+            "repeat_report": _("群众再次反映"), "files_added": _("添加材料")}
 
 
 _LABEL_TABLES = {"stage": stage_labels, "level": level_labels, "channel": channel_labels, "urgency": urgency_labels,
@@ -268,6 +269,7 @@ def case(case_no: str) -> Any:
             parties=[p for p in parties if not _is_reporter(found, p)], party_roles=party_roles(),
             tasks=queries.open_tasks(s, found),
             incidents=open_incidents(s, found), attachments=queries.attachments(s, found),
+            can_add_files=found.status != CaseStatus.closed, **upload_limits(),
             can_retry=g.user.has_role(Role.mediator, Role.leader, Role.admin),
             lead=departments.get(found.lead_department or "", found.lead_department),
             dispatched=[departments.get(c, c) for c in found.departments or []])

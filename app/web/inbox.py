@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -39,14 +37,6 @@ _SLOT = "918273645546372819"  # survives an int converter unchanged
 def tab_labels(user: User) -> dict[str, str]:
     group = _("本部门") if user.department_id is not None else _("本岗位")
     return {"mine": _("我的"), "group": group, "all": _("全部")}
-
-
-@contextmanager
-def work_session(*, write: bool = False) -> Iterator[Session]:
-    """`page_session()` that settles the UI language first, so messages can be worded after a rollback."""
-    with page_session(write=write) as s:
-        get_locale()
-        yield s
 
 
 def problem_text(exc: DomainError) -> str:
@@ -170,7 +160,7 @@ def inbox() -> Any:
 
 def _act(task_id: int, verb: str) -> Any:
     try:
-        with work_session(write=True) as s:
+        with page_session(write=True) as s:
             if verb == "claim":
                 task = claim_task(s, g.user, task_id)
                 message = _("已认领：%(title)s", title=task.title)
@@ -227,7 +217,7 @@ def reassign_form(task_id: int) -> Any:
 def reassign(task_id: int) -> Any:
     """Hand the task to the chosen person."""
     try:
-        with work_session(write=True) as s:
+        with page_session(write=True) as s:
             task = reassign_task(s, g.user, task_id, request.form.get("assignee") or "")
             name = task.assignee.display_name or task.assignee.username
             message = _("已转派给%(name)s：%(title)s", name=name, title=task.title)

@@ -11,10 +11,8 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from app.attachments.service import (
-    ACCEPT,
     MAX_BYTES,
     MAX_FILES,
-    MAX_UPLOAD_REQUEST,
     add_attachment,
     case_attachments,
     list_attachments,
@@ -26,6 +24,7 @@ from app.tasks.models import HumanTask, TaskStatus
 from app.tasks.service import can_reassign, can_work_on, complete_task, get_task, task_data, task_form
 from app.timeutil import parse_iso
 from app.web import bp, login_required, page_session
+from app.web.attachments import upload_limits, upload_message
 from app.web.cases import category_labels, deadline_labels, stage_labels
 from app.web.formrender import (
     ACTION,
@@ -38,18 +37,11 @@ from app.web.formrender import (
     localized,
     read_form,
 )
-from app.web.inbox import back_to, case_url, problem_text, task_actions, who_waits, work_session
+from app.web.inbox import back_to, case_url, problem_text, task_actions, who_waits
 
 #: which case deadline belongs to which stage (the one shown with its time left)
 STAGE_DEADLINE = {"accept": "accept", "settle": "accept", "triage": "convene", "convene": "reply",
                   "mediate": "reply", "reply": "reply", "callback": "callback"}
-
-
-@bp.url_value_preprocessor
-def _allow_task_uploads(endpoint: str | None, _values: dict[str, Any] | None) -> None:
-    """Task forms carry files: raise the body limit for them before anything (CSRF) reads the body."""
-    if endpoint == "web.task" and request.method == "POST":
-        request.max_content_length = MAX_UPLOAD_REQUEST
 
 
 def _departments(s: Session) -> list[Department]:
@@ -115,18 +107,8 @@ def _page(s: Session, task: HumanTask, form: Form | None, *, data: dict[str, Any
         "web/task.html", task=task, title=localized(task.title), case_no=task.case.case_no, form=form,
         notice=notice, has_errors=has_errors, who=who_waits(task), ctx=case_context(s, task.case, data, names),
         can=task_actions(g.user, task), can_reassign=can_reassign(g.user), next=request.path,
-        accept=ACCEPT, max_mb=MAX_BYTES // (1024 * 1024), max_bytes=MAX_BYTES)
+        **upload_limits())
     return body, status
-
-
-def _upload_message(exc: InvalidInput) -> str:
-    reason = exc.extra.get("reason")
-    name = exc.extra.get("filename", "")
-    if reason == "too_large":
-        return _("文件“%(name)s”超过 %(mb)s MB。", name=name, mb=MAX_BYTES // (1024 * 1024))
-    if reason == "empty":
-        return _("文件“%(name)s”是空的。", name=name)
-    return _("不支持文件“%(name)s”的类型：请上传图片、PDF 或 Office 文档。", name=name)
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
@@ -135,7 +117,7 @@ def task(task_id: int) -> Any:
     """Show the task with its form; on POST convert the form, complete the task, go to the case."""
     posting = request.method == "POST"
     try:
-        with work_session(write=posting) as s:
+        with page_session(write=posting) as s:
             task = get_task(s, g.user, task_id)
             spec = task_form(s, task)
             schema, ui = spec["schema"], spec["ui"]
@@ -173,7 +155,7 @@ def task(task_id: int) -> Any:
                     return add_attachment(s, g.user, task.case, filename=storage.filename,
                                           data=storage.stream.read(MAX_BYTES + 1), task=task, field=name).id
                 except InvalidInput as exc:
-                    raise FileRejected(_upload_message(exc)) from None
+                    raise FileRejected(upload_message(exc)) from None
 
             action = request.form.get(ACTION) or ""
             submitted = read_form(schema, ui, request.form, request.files, upload=upload,

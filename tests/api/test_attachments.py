@@ -52,6 +52,10 @@ def test_files_added_to_a_case_are_listed_and_downloaded(api, case_no):
         ("欠条.pdf", "application/pdf", len(PDF), "receiver"), ("现场.png", "image/png", len(PNG), "receiver")]
     assert items[0]["url"] == f"/api/v1/attachments/{items[0]['id']}" and items[0]["created_at"].endswith("+08:00")
 
+    [added] = [e for e in api.get(f"/cases/{case_no}", "mediator").get_json()["timeline"] if e["kind"] == "files_added"]
+    assert (added["actor"], added["message"]) == ("receiver", "欠条.pdf、现场.png")
+    assert [f["filename"] for f in added["data"]["files"]] == ["欠条.pdf", "现场.png"]
+
     listed = api.get(f"/cases/{case_no}/attachments", "mediator").get_json()["items"]
     assert [i["id"] for i in listed] == [i["id"] for i in items]
     r = api.get(f"/attachments/{items[0]['id']}", "mediator")

@@ -258,6 +258,56 @@ def test_attachments_are_listed_with_a_download_link(api, client, database):
     assert f'href="/attachments/{attachment_id}"' in files and "现场照片.pdf" in files
 
 
+def test_files_added_on_the_case_page_show_in_its_files_and_timeline(shipped, app, database):
+    """Materials that come later go onto the case's page, all or none, and its timeline says who added what;
+    a closed case takes no more."""
+    import io
+
+    from sqlalchemy import func, select
+    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.test import encode_multipart
+
+    from app.attachments.models import Attachment
+    from app.cases.models import CaseStatus, MediationCase
+    from tests.web.test_inbox import client_for
+
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
+    case_no = file_case(shipped)
+    receiver = client_for(app, "receiver")
+
+    def add(client: Any, *files: tuple[bytes, str]) -> Any:
+        token = csrf(client.get(f"/cases/{case_no}").get_data(as_text=True))
+        parts = MultiDict([("csrf_token", token),
+                           *[("file", FileStorage(io.BytesIO(c), filename=n)) for c, n in files]])
+        boundary, body = encode_multipart(parts)
+        return client.post(f"/cases/{case_no}/attachments", data=body,
+                           content_type=f"multipart/form-data; boundary={boundary}", follow_redirects=True)
+
+    html = page(receiver, f"/cases/{case_no}")[1]
+    files = html.split('id="h-files"')[1].split("</section>")[0]
+    assert "还没有附件" in files and 'name="file"' in files and 'data-max-bytes="10485760"' in files
+
+    r = add(receiver, (pdf, "补充材料.pdf"), (b"MZ\x90\0", "工具.exe"))
+    assert "没有添加：不支持文件“工具.exe”的类型" in r.get_data(as_text=True)
+    with database.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Attachment)) == 0
+
+    r = add(receiver, (pdf, "补充材料.pdf"), (pdf, "身份证明.pdf"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "已添加 2 个文件：补充材料.pdf、身份证明.pdf" in html
+    files = html.split('id="h-files"')[1].split("</section>")[0]
+    assert "补充材料.pdf" in files and "身份证明.pdf" in files
+    timeline = html.split('id="h-timeline"')[1].split("</section>")[0]
+    assert "添加材料" in timeline and "补充材料.pdf、身份证明.pdf" in timeline
+
+    assert client_for(app, "hrss").post(f"/cases/{case_no}/attachments").status_code in (400, 404)
+    with database.unit_of_work() as s:
+        s.scalar(select(MediationCase).where(MediationCase.case_no == case_no)).status = CaseStatus.closed
+    html = page(receiver, f"/cases/{case_no}")[1]
+    assert 'name="file"' not in html.split('id="h-files"')[1].split("</section>")[0]
+    assert "事项已办结，不能再添加材料" in add(receiver, (pdf, "晚到的.pdf")).get_data(as_text=True)
+
+
 def test_the_reporter_is_listed_once_with_the_roles_intake_gave_them(shipped, client):
     """The citizen who brought the matter and the applicant the intake recorded are one person: one
     line, both roles; the other parties follow."""
