@@ -6,6 +6,7 @@ intake and tracking pages say the same words.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
@@ -17,6 +18,7 @@ from app.cases import queries
 from app.cases.models import CaseStatus, MediationCase
 from app.cases.service import can_see_case, get_case, open_incidents, retry_case
 from app.errors import DomainError, NotFound
+from app.forms.schema import FILE_FORMAT
 from app.org.models import Role
 from app.web import bp, login_required, page_session
 from app.web.attachments import upload_limits
@@ -120,24 +122,29 @@ def category_labels(session: Session) -> dict[str, str]:
     return {c.code: (c.en if english() else c.zh) for c in queries.catalogue(session, forms_dir)}
 
 
-def format_value(schema: dict[str, Any], value: Any) -> str:
-    """A form value as a person reads it, using the choice titles of its JSON Schema property."""
+def format_value(schema: dict[str, Any], value: Any, files: Mapping[str, str] | None = None) -> str:
+    """A form value as a person reads it, using the choice titles of its JSON Schema property; a file
+    field's value (a file's id) as the file's name, from `files` (id as text -> name)."""
     if isinstance(value, bool):
         return _("是") if value else _("否")
+    if schema.get("format") == FILE_FORMAT and not isinstance(value, list | dict):
+        return (files or {}).get(str(value)) or _("文件 %(id)s", id=value)
     for option in schema.get("oneOf") or schema.get("anyOf") or []:
         if isinstance(option, dict) and option.get("const") == value:
             return bilingual(option.get("title") or str(value))
     if isinstance(value, list):
         items = schema.get("items") or {}
-        return "；".join(format_value(items, v) for v in value)
+        return "；".join(format_value(items, v, files) for v in value)
     if isinstance(value, dict):
         props = schema.get("properties") or {}
-        return " ".join(format_value(props.get(k) or {}, v) for k, v in value.items() if v not in (None, ""))
+        return " ".join(format_value(props.get(k) or {}, v, files) for k, v in value.items() if v not in (None, ""))
     return "" if value is None else str(value)
 
 
-def form_details(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[tuple[str, str]]:
-    """(field title, value) of submitted form data, in the form's order; fields without a schema by key."""
+def form_details(schema: dict[str, Any] | None, data: dict[str, Any],
+                 files: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(field title, value) of submitted form data, in the form's order; fields without a schema by key;
+    files by name (`files`: id as text -> name)."""
     props = (schema or {}).get("properties") or {}
     keys = [k for k in props if k in data] + [k for k in data if k not in props]
     rows = []
@@ -146,7 +153,7 @@ def form_details(schema: dict[str, Any] | None, data: dict[str, Any]) -> list[tu
         if value is None or value == "" or value == []:
             continue
         prop = props.get(key) or {}
-        rows.append((bilingual(prop.get("title") or key), format_value(prop, value)))
+        rows.append((bilingual(prop.get("title") or key), format_value(prop, value, files)))
     return rows
 
 
@@ -192,9 +199,9 @@ def cases() -> Any:
 
 # --- the case page ------------------------------------------------------------------------------
 
-def _timeline(entries: list[queries.Event], forms: dict[str, dict[str, Any]],
-              departments: dict[str, str]) -> list[dict[str, Any]]:
-    """Timeline rows: what happened (readable label), when, who, and the answers given."""
+def _timeline(entries: list[queries.Event], forms: dict[str, dict[str, Any]], departments: dict[str, str],
+              files: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Timeline rows: what happened (readable label), when, who, and the answers given (files by name)."""
     rows = []
     for entry in entries:
         e = entry.event
@@ -209,7 +216,7 @@ def _timeline(entries: list[queries.Event], forms: dict[str, dict[str, Any]],
         if e.kind == "task_created" and data.get("due_at"):
             details.append((_("办理时限"), data["due_at"].replace("T", " ")[:16]))
         elif e.kind == "task_completed":
-            details += form_details(forms.get(e.task_name or ""), data.get("data") or {})
+            details += form_details(forms.get(e.task_name or ""), data.get("data") or {}, files)
         elif e.kind in ("case_created", "repeat_report") and data.get("channel"):
             details.append((_("渠道"), code_label("channel", data["channel"])))
             if e.kind == "repeat_report" and data.get("description"):
@@ -260,15 +267,17 @@ def case(case_no: str) -> Any:
         entries = queries.events(s, found)
         departments = queries.department_names(s)
         forms = queries.task_forms(s, found)
+        attachments = queries.attachments(s, found)
         parties = _parties(entries)
         return render_template(
             "web/case.html", case=found, categories=category_labels(s), deadlines=queries.deadlines(found),
-            timeline=_timeline(entries, forms, departments), answers=_answers(s, found, entries, forms),
+            timeline=_timeline(entries, forms, departments, {str(a.id): a.filename for a in attachments or []}),
+            answers=_answers(s, found, entries, forms),
             # the reporter is listed once, with the roles the intake gave them as a party
             reporter_roles=[p.get("role") for p in parties if _is_reporter(found, p)],
             parties=[p for p in parties if not _is_reporter(found, p)], party_roles=party_roles(),
             tasks=queries.open_tasks(s, found),
-            incidents=open_incidents(s, found), attachments=queries.attachments(s, found),
+            incidents=open_incidents(s, found), attachments=attachments,
             can_add_files=found.status != CaseStatus.closed, **upload_limits(),
             can_retry=g.user.has_role(Role.mediator, Role.leader, Role.admin),
             lead=departments.get(found.lead_department or "", found.lead_department),

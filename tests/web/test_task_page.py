@@ -427,7 +427,11 @@ def test_shipped_forms_take_the_papers_of_a_case(app, api, database):
     with database.unit_of_work(write=False) as s:
         kept = {a.filename: str(a.id) for a in s.scalars(select(Attachment))}
         assert s.get(HumanTask, intake).data["materials"] == [kept["工资欠条.pdf"], kept["现场.png"]]
-    assert "工资欠条.pdf" in receiver.get(f"/cases/{case_no}").get_data(as_text=True)
+    page = receiver.get(f"/cases/{case_no}").get_data(as_text=True)
+    assert "工资欠条.pdf" in page.split('id="h-files"')[1].split("</section>")[0]
+    # the intake's answers in the timeline name the files, not their ids
+    timeline = page.split('id="h-timeline"')[1].split("</section>")[0]
+    assert "工资欠条.pdf；现场.png" in timeline
     following = open_tasks(database, case_no)[0]
     mediator = client_for(app, "mediator")
     assert "工资欠条.pdf" in mediator.get(f"/tasks/{following.id}").get_data(as_text=True)
