@@ -42,9 +42,9 @@ def _answer(exc: HTTPException) -> Any:
     title, message = _explain(exc, status)
     if _wants_json():
         # the UI's scripts (process modeler, decision editor) post JSON and show `message`
-        from app.api import error_response
+        from app.api import error_code, error_response
 
-        return error_response(status, "csrf" if isinstance(exc, CSRFError) else _code(status), message)
+        return error_response(status, "csrf" if isinstance(exc, CSRFError) else error_code(status), message)
     try:
         return render_template("web/error.html", status=status, title=title, message=message), status
     except Exception:  # noqa: BLE001 - the page of an error must not fail in its turn
@@ -72,11 +72,6 @@ def _find_user() -> None:
         log.warning("no user for the error page", exc_info=True)
 
 
-def _code(status: int) -> str:
-    return {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-            500: "internal"}.get(status, "error")
-
-
 def _explain(exc: HTTPException, status: int) -> tuple[str, str]:
     """The page's title and what the person can do about it."""
     if isinstance(exc, CSRFError):
@@ -87,10 +82,8 @@ def _explain(exc: HTTPException, status: int) -> tuple[str, str]:
         return _("页面不存在"), _("找不到要打开的页面或事项：可能已经办结、转办，或地址有误。")
     if status == 405:
         return _("无法这样打开"), _("这个地址不能直接打开，请从菜单进入。")
-    if status == 413:
-        from flask import current_app
-
-        limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+    if status == 413:  # the limit of this request: a form with files has a larger one than the app's
+        limit = (request.max_content_length or 0) // (1024 * 1024)
         return _("提交的内容过大"), _("一次提交不能超过 %(mb)s MB，请压缩附件或分几次上传。", mb=limit)
     if status >= 500:
         return _("系统出错了"), _(

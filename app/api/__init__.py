@@ -31,13 +31,17 @@ def error_response(status: int, code: str, message: str, fields: dict[str, str] 
     return response
 
 
+def _too_large() -> str:
+    """The body limit of this request (the app's, or the one a view that takes files set), in words."""
+    return f"the request is larger than {(request.max_content_length or 0) // (1024 * 1024)} MB"
+
+
 @bp.before_request
 def _refuse_large_bodies() -> Any:
-    """Refuse an oversized body from its Content-Length, before any of it is read (the app's limit, or
-    the one a view that takes files set for its request)."""
+    """Refuse an oversized body from its Content-Length, before any of it is read."""
     limit = request.max_content_length
     if request.content_length is not None and limit and request.content_length > limit:
-        return error_response(413, "too_large", f"the request is larger than {limit // (1024 * 1024)} MB")
+        return error_response(413, "too_large", _too_large())
     return None
 
 
@@ -55,16 +59,17 @@ def _domain_error(exc: DomainError) -> Any:
     return error_response(exc.status, exc.code, exc.message, exc.fields)
 
 
+def error_code(status: int) -> str:
+    """The `error` code of an answer with this HTTP status."""
+    return {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+            409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid"}.get(status, "error")
+
+
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Any:
     """An HTTP error as the API's JSON (also for /api/ addresses no route answers)."""
-    code = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid"}.get(exc.code or 500,
-                                                                                                "error")
-    message = exc.description or exc.name
-    if exc.code == 413:
-        message = f"the request is larger than {(request.max_content_length or 0) // (1024 * 1024)} MB"
-    return error_response(exc.code or 500, code, message)
+    status = exc.code or 500
+    return error_response(status, error_code(status), _too_large() if status == 413 else exc.description or exc.name)
 
 
 def database() -> Database:

@@ -12,7 +12,7 @@ from app.api import bp, with_user
 from app.attachments import service as attachments
 from app.attachments.download import file_response
 from app.attachments.models import Attachment
-from app.attachments.service import MAX_BYTES, MAX_UPLOAD_REQUEST, get_attachment, list_attachments
+from app.attachments.service import MAX_UPLOAD_REQUEST, get_attachment, list_attachments, read_upload
 from app.cases.service import can_see_case, get_case
 from app.errors import NotFound
 from app.org.models import User
@@ -53,7 +53,7 @@ def case_files(session: Session, user: User, case_no: str) -> Any:
 @with_user()
 def add_case_files(session: Session, user: User, case_no: str) -> Any:
     """Multipart, one or more `file` parts (at most five, 10 MB each); all are kept or none."""
-    uploads = [(f.filename, f.read(MAX_BYTES + 1)) for f in request.files.getlist("file") if f.filename]
+    uploads = [(f.filename, read_upload(f.stream)) for f in request.files.getlist("file") if f.filename]
     kept = attachments.add_case_files(session, user, get_case(session, case_no), uploads)
     return jsonify({"items": [attachment_summary(a) for a in kept]}), 201
 

@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -94,6 +95,12 @@ def detect_type(filename: str, data: bytes) -> str | None:
     return content_type
 
 
+def read_upload(stream: Any) -> bytes:
+    """An uploaded file's bytes, at most one past the limit: enough to tell it is too large without
+    reading a huge one whole."""
+    return stream.read(MAX_BYTES + 1)
+
+
 def add_attachment(session: Session, user: User, case: MediationCase, *, filename: str | None, data: bytes,
                    task: HumanTask | None = None, field: str | None = None) -> Attachment:
     """Store one file of a case; InvalidInput (fields[field]) when it is empty, too large or not accepted."""
@@ -136,7 +143,7 @@ def add_case_files(session: Session, user: User, case: MediationCase,
         try:
             kept.append(add_attachment(session, user, case, filename=filename, data=data))
         except InvalidInput as exc:
-            name = exc.extra.get("filename") or clean_filename(filename)
+            name = exc.extra["filename"]
             raise InvalidInput(f"{name}: {exc.message}", fields={"file": f"{name}: {exc.fields['file']}"},
                                reason=exc.extra.get("reason"), filename=name) from None
     add_event(session, case, "files_added", actor=user, message="、".join(a.filename for a in kept),

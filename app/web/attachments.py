@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 from app.attachments import service
 from app.attachments.download import file_response
-from app.attachments.service import ACCEPT, MAX_BYTES, MAX_FILES, MAX_UPLOAD_REQUEST, get_attachment
+from app.attachments.service import ACCEPT, MAX_BYTES, MAX_FILES, MAX_UPLOAD_REQUEST, get_attachment, read_upload
 from app.errors import Conflict, InvalidInput, NotFound
 from app.web import bp, login_required, page_session
 
@@ -62,7 +62,7 @@ def add_case_files(case_no: str) -> Any:
     """Files added to an open case outside any task (materials that came later); all or none."""
     from app.web.cases import visible
 
-    uploads = [(f.filename, f.read(MAX_BYTES + 1)) for f in request.files.getlist("file") if f.filename]
+    uploads = [(f.filename, read_upload(f.stream)) for f in request.files.getlist("file") if f.filename]
     try:
         with page_session(write=True) as s:
             kept = service.add_case_files(s, g.user, visible(s, case_no), uploads)

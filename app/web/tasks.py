@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
@@ -10,13 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from app.attachments.service import (
-    MAX_BYTES,
-    MAX_FILES,
-    add_attachment,
-    case_attachments,
-    list_attachments,
-)
+from app.attachments.service import MAX_FILES, add_attachment, case_attachments, list_attachments, read_upload
 from app.cases.models import MediationCase
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.org.models import Department, User
@@ -121,14 +116,11 @@ def task(task_id: int) -> Any:
             task = get_task(s, g.user, task_id)
             spec = task_form(s, task)
             schema, ui = spec["schema"], spec["ui"]
-            shown: list[dict[str, Any]] = []
-
+            @functools.cache
             def data() -> dict[str, Any]:
                 # what the task sees, for a page shown (an open task's restores the engine state):
                 # a form submitted without errors shows no page, and restores it once, to complete it
-                if not shown:
-                    shown.append(task_data(s, task) if task.status == TaskStatus.open else (task.data or {}))
-                return shown[0]
+                return task_data(s, task) if task.status == TaskStatus.open else (task.data or {})
 
             notice, status = _state(g.user, task)
             departments = [(d.code, d.name) for d in _departments(s)]
@@ -153,7 +145,7 @@ def task(task_id: int) -> Any:
             def upload(name: str, storage: FileStorage) -> int:
                 try:
                     return add_attachment(s, g.user, task.case, filename=storage.filename,
-                                          data=storage.stream.read(MAX_BYTES + 1), task=task, field=name).id
+                                          data=read_upload(storage.stream), task=task, field=name).id
                 except InvalidInput as exc:
                     raise FileRejected(upload_message(exc)) from None
 
