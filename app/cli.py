@@ -249,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # SpiffWorkflow logs every task state change at INFO; alembic every plugin
-    for noisy in ("spiff", "SpiffWorkflow", "alembic"):
+    # SpiffWorkflow logs every task state change at INFO; alembic every plugin; APScheduler every run of
+    # its jobs (five lines every 30 s: the scheduler logs what it fired itself)
+    for noisy in ("spiff", "SpiffWorkflow", "alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.chdir(PROJECT_ROOT) if (PROJECT_ROOT / "pyproject.toml").exists() else None
     args = build_parser().parse_args(argv)
