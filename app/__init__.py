@@ -67,7 +67,7 @@ def deploy_shipped_if_empty(app: Flask) -> None:
     """On first start, publish the shipped processes/ and forms/ (never over existing versions)."""
     from sqlalchemy import inspect
 
-    from app.processes.service import deploy_bundle, has_any_process, read_bundle_dir
+    from app.processes.service import deploy_shipped
 
     cfg: Config = app.config["ONESTOP"]
     db = app.extensions["onestop.db"]
@@ -80,11 +80,4 @@ def deploy_shipped_if_empty(app: Flask) -> None:
             from sqlalchemy import text
 
             session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-        if has_any_process(session):
-            return
-        files: dict[str, bytes] = {}
-        for folder in (cfg.processes_dir, cfg.forms_dir):
-            if folder.exists():
-                files.update(read_bundle_dir(folder))
-        if files:
-            deploy_bundle(session, files, note="shipped processes and forms", source="auto")
+        deploy_shipped(session, (cfg.processes_dir, cfg.forms_dir), note="shipped processes and forms", source="auto")

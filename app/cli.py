@@ -39,8 +39,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     """Publish BPMN, DMN and form files (files or folders) as new versions."""
     from app.db import Database
     from app.errors import DomainError
-    from app.processes.service import BundleInvalid, deploy_bundle, read_bundle_dir
-    from app.studio.drafts import record_publish
+    from app.processes.service import BundleInvalid, deploy_bundle, read_bundle_dir, record_publish
 
     files: dict[str, bytes] = {}
     for raw in args.paths:

@@ -29,7 +29,7 @@ from app.db import Database
 from app.errors import DomainError, NotFound
 from app.org.models import OrgUnit, Role, User
 from app.org.service import create_department, create_org_unit, hash_password
-from app.processes.service import deploy_bundle, has_any_process, latest_process_version, read_bundle_dir
+from app.processes.service import deploy_shipped, latest_process_version
 from app.scheduler.models import PendingTimer
 from app.walker import department_codes, person_name, phone_number, walk_case
 
@@ -476,14 +476,9 @@ def _create_world(session: Session) -> dict[str, User]:
 
 def _deploy_shipped(session: Session, config: Config) -> None:
     """Publish the shipped processes/ and forms/ when nothing is deployed yet."""
-    if has_any_process(session):
-        return
-    files: dict[str, bytes] = {}
-    for folder in (config.processes_dir, config.forms_dir):
-        if folder.exists():
-            files.update(read_bundle_dir(folder))
-    if files:
-        result = deploy_bundle(session, files, note="shipped processes and forms (seed-demo)", source="seed")
+    result = deploy_shipped(session, (config.processes_dir, config.forms_dir),
+                            note="shipped processes and forms (seed-demo)", source="seed")
+    if result is not None:
         published = [f"{p.process_id} v{p.version}" for p in result.processes]
         log.info("deployed %s", ", ".join(published) or "forms only")
 

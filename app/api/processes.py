@@ -12,8 +12,7 @@ from app.api import bp, require_roles, with_user
 from app.errors import InvalidInput
 from app.org.models import Role, User
 from app.processes.models import ProcessVersion
-from app.processes.service import deploy_bundle, list_latest_processes, list_process_versions
-from app.studio.drafts import record_publish
+from app.processes.service import deploy_bundle, list_latest_processes, list_process_versions, record_publish
 from app.timeutil import local_iso
 
 

@@ -26,7 +26,7 @@ from app.engine.dmnlint import LintIssue, lint_dmn
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.org.models import User
 from app.processes.models import Artifact, DecisionVersion, FormVersion, ProcessVersion
-from app.processes.service import DeployResult, deploy_bundle
+from app.processes.service import DeployResult, deploy_bundle, record_publish
 from app.studio import drafts
 
 #: the audit action of a decision table published from the table editor or the API
@@ -289,7 +289,7 @@ def publish_table(session: Session, actor: User, decision_id: str, data: Any, *,
     _table, xml = prepare(session, actor, decision, data, base_version=base_version)
     result = deploy_bundle(session, {decision.filename: xml.encode("utf-8")}, actor=actor, note=note,
                            source="decisions")
-    drafts.record_publish(session, actor, result, action=AUDIT_ACTION, note=note)
+    record_publish(session, actor, result, action=AUDIT_ACTION, note=note)
     return result
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app import engine
+from app.audit import service as audit
 from app.db import upsert
 from app.errors import InvalidInput, NotFound
 from app.org.models import LANE_ROLES, User
@@ -370,3 +371,32 @@ def load_spec(session: Session, runtime_spec_id: int) -> LoadedSpec:
 
 def has_any_process(session: Session) -> bool:
     return session.scalar(select(ProcessVersion.id).limit(1)) is not None
+
+
+def record_publish(session: Session, actor: User | None, result: DeployResult, *, action: str = "publish",
+                   note: str = "") -> None:
+    """Audit one deployment: which versions of which processes, decisions and forms it created."""
+    versions = (
+        sorted(("process", pv.process_id, pv.version) for pv in result.processes)
+        + sorted(("decision", dv.decision_id, dv.version) for dv in result.decisions)
+        + sorted(("form", fv.filename, fv.version) for fv in result.forms)
+    )
+    summary = ", ".join(f"{ident} v{version}" for _kind, ident, version in versions)
+    audit.record(session, actor, action, "deployment", str(result.deployment.id), summary=summary,
+                 detail={"note": note, "versions": [{"kind": k, "id": i, "version": v} for k, i, v in versions]})
+
+
+def deploy_shipped(session: Session, folders: Iterable[Path], *, note: str, source: str) -> DeployResult | None:
+    """Publish the shipped processes/ and forms/ when nothing is deployed yet (first start, demo seed),
+    audited as the system's publish like any other; None when something was deployed already."""
+    if has_any_process(session):
+        return None
+    files: dict[str, bytes] = {}
+    for folder in folders:
+        if folder.exists():
+            files.update(read_bundle_dir(folder))
+    if not files:
+        return None
+    result = deploy_bundle(session, files, note=note, source=source)
+    record_publish(session, None, result, note=note)
+    return result

@@ -12,11 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import clock
-from app.audit import service as audit
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.org.models import User
 from app.processes.models import Artifact, ArtifactKind
-from app.processes.service import MAX_FILE_BYTES, DeployResult, artifact_kind, deploy_bundle
+from app.processes.service import MAX_FILE_BYTES, DeployResult, artifact_kind, deploy_bundle, record_publish
 from app.studio.models import Draft
 
 #: who may publish each kind of file: designers everything, leaders decision tables too
@@ -120,16 +119,3 @@ def publish(session: Session, actor: User, filenames: Iterable[str], *, note: st
         session.delete(draft)
     record_publish(session, actor, result, action=action, note=note)
     return result
-
-
-def record_publish(session: Session, actor: User | None, result: DeployResult, *, action: str = "publish",
-                   note: str = "") -> None:
-    """Audit one deployment: which versions of which processes, decisions and forms it created."""
-    versions = (
-        sorted(("process", pv.process_id, pv.version) for pv in result.processes)
-        + sorted(("decision", dv.decision_id, dv.version) for dv in result.decisions)
-        + sorted(("form", fv.filename, fv.version) for fv in result.forms)
-    )
-    summary = ", ".join(f"{ident} v{version}" for _kind, ident, version in versions)
-    audit.record(session, actor, action, "deployment", str(result.deployment.id), summary=summary,
-                 detail={"note": note, "versions": [{"kind": k, "id": i, "version": v} for k, i, v in versions]})

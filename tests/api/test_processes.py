@@ -134,3 +134,25 @@ def test_a_pin_remembered_from_a_rolled_back_transaction_is_not_used(api, databa
     assert api.deploy({"route.dmn": newer}).status_code == 201
     with database.unit_of_work() as s:
         assert pin_runtime_spec(s, latest_process_version(s, "routed")).id != first.id
+
+
+def test_first_start_publishes_the_shipped_bundle_once_and_audits_it(app, config):
+    import dataclasses
+
+    from sqlalchemy import func, select
+
+    from app import create_app
+    from app.audit.service import list_entries
+    from app.processes.models import Deployment, ProcessVersion
+
+    database = app.extensions["onestop.db"]  # the tables exist; nothing is deployed
+    for _ in range(2):  # the second start finds versions and publishes nothing
+        create_app(dataclasses.replace(config, auto_deploy=True)).extensions["onestop.db"].dispose()
+    with database.unit_of_work(write=False) as s:
+        [deployment] = s.scalars(select(Deployment)).all()
+        assert (deployment.source, deployment.created_by_id) == ("auto", None)
+        assert s.scalar(select(func.count()).select_from(ProcessVersion)) == 4
+        # governance's trail starts with it: the system published these versions
+        [(entry, actor)] = list_entries(s)
+        assert (entry.action, entry.subject_id, actor) == ("publish", str(deployment.id), None)
+        assert "mediation v1" in entry.summary and "intake.json v1" in entry.summary
