@@ -42,7 +42,8 @@ def compile_catalogs() -> None:
 
 
 def duration_text(delta: timedelta, *, overdue: bool) -> str:
-    """A human duration: "2天3小时" / "2d 3h"; overdue ones read "已超期1天" / "1d overdue"."""
+    """A human duration left: "剩余2天3小时" / "2d 3h left"; overdue ones read "已超期1天" / "1d overdue".
+    Said in words both ways: a bare "1天18小时" beside a due time could be read as the time overdue."""
     total_minutes = int(delta.total_seconds() // 60)
     days, rest = divmod(total_minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
@@ -61,4 +62,4 @@ def duration_text(delta: timedelta, *, overdue: bool) -> str:
     if not days and not hours:
         parts_zh.append(f"{max(minutes, 1)}分钟")
     text = "".join(parts_zh[:2])
-    return f"已超期{text}" if overdue else text
+    return f"已超期{text}" if overdue else f"剩余{text}"

@@ -105,7 +105,7 @@ def test_tabs_counts_and_overdue_first(app, database, world):
     assert tab_counts(html) == {"mine": 0, "group": 3}  # no "all" tab for a mediator
     assert row_cases(html) == [world["cases"][2], world["cases"][0], world["cases"][1]]
     assert re.search(r'class="overdue"[^>]*>已超期1天2小时<', html)
-    assert ">2天3小时<" in html and "分流" in html and "调解员" in html
+    assert ">剩余2天3小时<" in html and "分流" in html and "调解员" in html
 
     # the leader also has "all"; asking for it without the right falls back to the group tab
     leader = client_for(app, "leader")
