@@ -44,7 +44,8 @@ def build(flow):
 def test_counts_medians_and_p90s_per_step(flow):
     build(flow)
     view = flow.monitor()
-    assert view["process"] == {"id": "mediation", "version": 1, "name": "一站式联合调处 127+N mediation"}
+    assert view["process"] == {"id": "mediation", "version": 1,
+                               "name": "一站式联合调处（127+N） One-stop 127+N mediation"}
     assert view["versions"] == [1] and view["window_days"] == 90 and view["cases"] == 3
     # (cases, tasks, overdue, done, done median, done p90, waiting median, waiting p90)
     # intake: A took 3 h, B 4 h -> median 3.5 h, nearest-rank p90 4 h; C has waited 4 h
