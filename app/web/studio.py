@@ -10,6 +10,7 @@ the home page links to them only when their endpoints exist.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -169,8 +170,9 @@ def form_rows(session: Session, user: User) -> list[FileRow]:
     """One row per form; its file of UI hints (triage.ui.json) rides along in the row of triage.json."""
     drafts_by_file = {d.filename: d for d in drafts.list_drafts(session)}
     latest = _latest(session, FormVersion, FormVersion.filename)
-    rows = _file_rows(session, user, latest, drafts_by_file, lambda fv: fv.filename, lambda fv: fv.filename,
-                      "web.studio_form", "filename", "form")
+    titles = _form_titles(session, [fv.artifact_id for fv in latest if schema_of(fv.filename) == fv.filename])
+    rows = _file_rows(session, user, latest, drafts_by_file, lambda fv: fv.filename,
+                      lambda fv: titles.get(fv.artifact_id), "web.studio_form", "filename", "form")
     schemas = {row.filename: row for row in rows if schema_of(row.filename) == row.filename}
     result = []
     for row in rows:
@@ -180,6 +182,21 @@ def form_rows(session: Session, user: User) -> list[FileRow]:
         else:
             result.append(row)
     return result
+
+
+def _form_titles(session: Session, artifact_ids: list[int]) -> dict[int, str]:
+    """{artifact id: the form's title} for forms whose JSON Schema has one: a designer looks for
+    "受理登记", not intake.json."""
+    titles = {}
+    for artifact_id, content in session.execute(select(Artifact.id, Artifact.content)
+                                                .where(Artifact.id.in_(artifact_ids or [0]))):
+        try:
+            title = json.loads(content).get("title")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(title, str) and title.strip():
+            titles[artifact_id] = title.strip()
+    return titles
 
 
 def schema_of(filename: str) -> str:

@@ -77,6 +77,8 @@ def test_a_leader_sees_the_studio_and_the_modeler_read_only(app, org, deployed):
     assert "两步测试" in html and "v1" in html
     assert "新建流程" not in html  # leaders do not create processes
     assert "triage.json" in html and "opinion.json" in html
+    # a form is listed by its title, its file beneath
+    assert re.search(r'<a href="/studio/forms/triage.json">分流</a>\s*<div class="muted small">triage.json</div>', html)
     assert 'href="/studio/processes/two_step">查看</a>' in html
     # the other studio pages are linked once they exist
     if "web.studio_history" in app.view_functions:
