@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.cases.models import MediationCase
+from app.cases.queries import split_title
 from app.db import Database, Prepared, UTCDateTime, json_array_has, send_at_flush
 from app.notify.channels import Channel
 from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus
@@ -103,12 +104,18 @@ def _tell_people_of(session: Session, kind: NotificationKind, case: MediationCas
           department_id=task.department_id, assignee_id=task.assignee_id)
 
 
+def _chinese(title: str | None) -> str:
+    """The Chinese part of a bilingual task title ("部门办理 Handle the dispatch"): a notification is a
+    Chinese sentence, sent as it is by SMS."""
+    return split_title(title)[0]
+
+
 def notify_tasks_created(session: Session, created: Iterable[tuple[MediationCase, HumanTask]]) -> None:
     """Tell the people who may do new tasks that they are waiting. The tasks may still be waiting to
     be written themselves: all of it goes with the next flush."""
     for case, task in created:
         _tell_people_of(session, NotificationKind.task_new, case, task,
-                        f"新待办：{case.case_no}「{case.title}」— {task.title}")
+                        f"新待办：{case.case_no}「{case.title}」— {_chinese(task.title)}")
 
 
 def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, reason: str) -> None:
@@ -127,7 +134,7 @@ def notify_overdue_tasks(session: Session) -> int:
         .limit(500)))
     for task in tasks:
         _tell_people_of(session, NotificationKind.task_overdue, task.case, task,
-                        f"已超期：{task.case.case_no}「{task.case.title}」— {task.title}")
+                        f"已超期：{task.case.case_no}「{task.case.title}」— {_chinese(task.title)}")
         task.overdue_notified_at = now
     return len(tasks)
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app.cases.models import MediationCase
+from app.notify.models import Notification
 from app.notify.service import list_notifications, mark_read, unread_count
+from app.tasks.models import HumanTask
 from app.web import bp, login_required, page_session
 
 #: the bell drawn inline (an emoji needs a font the office PC may not have)
@@ -29,7 +34,24 @@ def notifications() -> Any:
     with page_session() as s:
         items = list_notifications(s, g.user)
         unread = unread_count(s, g.user, cap=SHOWN_UNREAD + 1)
-        return render_template("web/notifications.html", items=items, unread=unread and _unread_shown(unread))
+        return render_template("web/notifications.html", items=items, unread=unread and _unread_shown(unread),
+                               about=_about(s, items))
+
+
+def _about(session: Session, items: list[Notification]) -> dict[int, dict[str, str]]:
+    """{notification id: case_no, case title, task title} of the new and overdue tasks among them: the
+    page words those in its own language (the stored text is the Chinese sentence an SMS carries)."""
+    wanted = [n for n in items if n.kind in ("task_new", "task_overdue") and n.case_id and n.task_id]
+    if not wanted:
+        return {}
+    cases = {row.id: row for row in session.execute(
+        select(MediationCase.id, MediationCase.case_no, MediationCase.title)
+        .where(MediationCase.id.in_({n.case_id for n in wanted})))}
+    tasks = {row.id: row.title for row in session.execute(
+        select(HumanTask.id, HumanTask.title).where(HumanTask.id.in_({n.task_id for n in wanted})))}
+    return {n.id: {"case_no": cases[n.case_id].case_no, "case_title": cases[n.case_id].title,
+                   "task_title": tasks[n.task_id] or ""}
+            for n in wanted if n.case_id in cases and n.task_id in tasks}
 
 
 @bp.get("/notifications/badge")

@@ -17,6 +17,8 @@ BUNDLES = Path(__file__).resolve().parents[1] / "api" / "bundles"
 
 def start_two_step(api) -> str:
     files = {n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")}
+    # task titles in both languages, as the shipped processes have them
+    files["two_step.bpmn"] = files["two_step.bpmn"].replace('name="分流"', 'name="分流 Triage"')
     assert api.deploy(files).status_code == 201
     return api.intake(process_id="two_step").get_json()["case_no"]
 
@@ -72,6 +74,8 @@ def test_overdue_once_and_sms_through_the_outbox(api, database):
     assert deliver_outbox(database, channel) == 2
     assert [r for r, _ in channel.sent] == ["13900000001", "13900000001"]
     assert all(case_no in body and body.startswith("【一站式调处】") for _, body in channel.sent)
+    # a Chinese sentence: the title's Chinese part alone
+    assert [body.rsplit("— ", 1)[1] for _, body in channel.sent] == ["分流", "分流"]
     assert deliver_outbox(database, channel) == 0
 
 
@@ -119,6 +123,12 @@ def test_bell_in_the_page(client, api):
     assert badge == BELL + '<span class="badge" aria-label="unread">1</span>'
     html = client.get("/notifications").get_data(as_text=True)
     assert "新待办" in html and "拖欠工资" in html
+    # the task is named in the page's language; the kind is the label, not repeated in the text
+    texts = re.findall(r'<span class="text">(.*?)</span>', html)
+    assert len(texts) == 1 and texts[0].endswith("」— 分流") and texts[0].startswith("QX-"), texts
+    client.get("/lang/en")
+    html = client.get("/notifications").get_data(as_text=True)
+    assert re.findall(r'<span class="text">(.*?)</span>', html)[0].endswith("」— Triage")
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # login made a new session
     assert client.post("/notifications/read", data={"csrf_token": token}).status_code == 302
     assert client.get("/notifications/badge").get_data(as_text=True) == BELL
