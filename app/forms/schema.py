@@ -1,4 +1,5 @@
-"""Reading the JSON Schemas of task forms: local references, and the fields that hold files.
+"""Reading the JSON Schemas of task forms: local references, the fields that hold files, and the fields
+that belong to one choice (if/then).
 
 Shared by the form renderer of the browser (`app.web.formrender`) and the task service, which checks
 that a completion's files are files of its case whoever sends it.
@@ -7,6 +8,7 @@ that a completion's files are files of its case whoever sends it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 #: the JSON Schema `format` of a field that holds an uploaded file (react-jsonschema-form's word); its
@@ -69,3 +71,66 @@ def _files(schema: dict[str, Any], value: Any, path: str, root: Mapping[str, Any
         items = resolve(schema["items"], root)
         for i, item in enumerate(value):
             yield from _files(items, item, f"{path}.{i}" if path else str(i), root, depth + 1)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A top-level field that belongs to one choice of another (JSON Schema `if`/`then`/`else`): while
+    `field` holds one of `values` (for `else`: none of them), the form shows it; otherwise it neither
+    shows nor is kept."""
+
+    field: str
+    values: tuple[Any, ...]
+    negate: bool = False
+    #: the branch requires it (`then.required`), not only names it
+    required: bool = False
+
+    def holds(self, data: Mapping[str, Any]) -> bool:
+        """Whether `data` (the form's top-level values) takes this branch."""
+        if self.field not in data:
+            return self.negate
+        value = data[self.field]
+        found = any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in self.values)
+        return found != self.negate
+
+
+def branches(schema: Mapping[str, Any]) -> dict[str, list[Branch]]:
+    """{field: its branches} for the top-level fields a form asks only on some choice: those a `then`
+    (or `else`) names in `required` or `properties` and the form does not require anyway. Conditions
+    read `{"properties": {"<field>": {"const": v}}}` (or `"enum": [...]`), at the top or in `allOf`;
+    the form shows a field while any of its branches is taken. Other conditions show their fields always.
+    """
+    root = resolve(schema)
+    properties = root.get("properties") or {}
+    required = set(root.get("required") or [])
+    found: dict[str, list[Branch]] = {}
+    for node in [schema, *(schema.get("allOf") or [])]:
+        if not isinstance(node, Mapping):
+            continue
+        condition = _choice_of(node.get("if"))
+        if condition is None:
+            continue
+        key, values = condition
+        for word, negate in (("then", False), ("else", True)):
+            branch = node.get(word)
+            if not isinstance(branch, Mapping):
+                continue
+            needed = list(branch.get("required") or [])
+            for name in dict.fromkeys([*needed, *(branch.get("properties") or {})]):
+                if name in properties and name not in required and name != key:
+                    found.setdefault(name, []).append(Branch(key, values, negate, name in needed))
+    return found
+
+
+def _choice_of(test: Any) -> tuple[str, tuple[Any, ...]] | None:
+    """(field, values) of an `if` that asks one top-level field for a const or an enum."""
+    if not isinstance(test, Mapping) or not isinstance(test.get("properties"), Mapping):
+        return None
+    if len(test["properties"]) != 1:
+        return None
+    [(key, sub)] = test["properties"].items()
+    if isinstance(sub, Mapping) and "const" in sub:
+        return key, (sub["const"],)
+    if isinstance(sub, Mapping) and isinstance(sub.get("enum"), list) and sub["enum"]:
+        return key, tuple(sub["enum"])
+    return None

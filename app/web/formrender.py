@@ -6,6 +6,11 @@ tree of `Field`s that `_form_fields.html` renders without any JavaScript. `read_
 submitted form back into data of the schema's types (conversion errors keyed by field path), and
 `friendly_errors()` words schema errors in the UI language, keyed like `validate_form_data`.
 
+A top-level field that belongs to one choice of another (`app.forms.schema.branches`: named in a
+schema `if`/`then`) is rendered in a fieldset that is hidden and disabled while the choice is not
+made; app.js shows it when the choice changes (without JavaScript, a submission with the choice made
+comes back with the field shown), and `read_form()` drops what it held when its choice was not made.
+
 HTML names are the fields' dotted paths (`parties.0.name`), the same paths the validation errors use,
 so every message lands next to its field.
 """
@@ -24,7 +29,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from app.forms.schema import FILE_FORMAT, resolve
+from app.forms.schema import FILE_FORMAT, branches, resolve
 from app.timeutil import LOCAL_TZ
 
 #: choices up to this many are radio buttons; more are a drop-down list
@@ -74,6 +79,9 @@ class Field:
     can_remove: bool = False
     multiple: bool = False
     files: list[Any] = field(default_factory=list)
+    #: a field of one choice (schema `if`/`then`): when to show it, for app.js, and whether it is hidden now
+    show_when: list[dict[str, Any]] = field(default_factory=list)
+    hidden: bool = False
 
     @property
     def id(self) -> str:
@@ -301,6 +309,8 @@ class _Builder:
         self.file_lookup = file_lookup
         self.used: set[str] = set()
         self.multipart = False
+        #: the top-level fields' values as shown (for the conditions of fields of one choice)
+        self.current: dict[str, Any] = {}
 
     def error(self, name: str, *, deep: bool = False) -> str | None:
         if name in self.errors:
@@ -333,6 +343,8 @@ class _Builder:
             value = schema["default"]
         else:
             value = None
+        if name == key and value is not None:
+            self.current[key] = value
         options_ui = ui.get("ui:options") if isinstance(ui.get("ui:options"), Mapping) else {}
         result = Field(name=name, widget=widget, required=required,
                        label=localized(ui.get("ui:title") or schema.get("title")) or key,
@@ -424,6 +436,15 @@ def build_form(schema: Mapping[str, Any], ui: Mapping[str, Any] | None, values: 
         fields = builder.object_fields(root, ui, values or {}, "")
     else:
         fields = []
+    conditional = branches(schema)
+    for f in fields:
+        found = conditional.get(f.name)
+        if found:
+            f.show_when = [{"field": b.field, "values": [encode(v) for v in b.values], "negate": b.negate}
+                           for b in found]
+            f.hidden = not any(b.holds(builder.current) for b in found)
+            # marked and checked by the browser while shown; hidden, its disabled fieldset is not checked
+            f.required = f.required or any(b.required for b in found)
     leftover = [message for key, message in (errors or {}).items() if key not in builder.used]
     submit = (ui.get("ui:submitButtonOptions") or {}).get("submitText") if isinstance(
         ui.get("ui:submitButtonOptions"), Mapping) else None
@@ -643,6 +664,13 @@ def read_form(schema: Mapping[str, Any], ui: Mapping[str, Any] | None, form: Mul
     root = resolve(schema)
     reader = _Reader(root, form, files or MultiDict(), upload, departments, keep_blank)
     data = reader.object(root, ui or {}, "")
+    for name, found in branches(schema).items():
+        # a field of a choice not made is not kept, shown or not (without JavaScript it stays on the page)
+        if not any(b.holds(data) for b in found):
+            data.pop(name, None)
+            for kept in (reader.errors, reader.raw):
+                for key in [k for k in kept if k == name or k.startswith(name + ".")]:
+                    del kept[key]
     return Submission(data=data, errors=reader.errors, raw=reader.raw)
 
 

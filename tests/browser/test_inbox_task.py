@@ -124,3 +124,29 @@ def test_a_file_over_the_limit_is_refused_before_it_is_uploaded(desktop):
     expect(desktop.locator(".flash").first).to_contain_text(f"已提交“本级调处”（{case_no}）")
     desktop.goto(f"/cases/{case_no}")
     expect(desktop.locator("main")).to_contain_text("调解现场.pdf")
+
+
+def test_the_triage_form_shows_the_fields_of_the_route_chosen(desktop):
+    """Handing a matter down asks for the level, a joint mediation for the departments: the form shows the
+    fields of the route picked, and a hidden one is not sent."""
+    login(desktop, "mediator")
+    token = desktop.request.post("/api/v1/auth/login",
+                                 data={"username": "mediator", "password": "onestop-demo"}).json()["token"]
+    tasks = desktop.request.get("/api/v1/tasks?scope=group",
+                                headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    triage = next(t for t in tasks if t["name"] == "triage")
+    desktop.goto(f"/tasks/{triage['id']}")
+    level = desktop.locator("#f-hand_down_level")
+    lead = desktop.locator("#f-lead_department")
+    desktop.check("input[name=route][value=joint]")
+    expect(level).to_be_hidden()
+    expect(lead).to_be_visible()
+    desktop.check("input[name=route][value=hand_down]")
+    expect(level).to_be_visible()
+    expect(lead).to_be_hidden()
+    assert desktop.eval_on_selector("#f-lead_department", "el => el.closest('fieldset[disabled]') !== null")
+    sent = desktop.evaluate("() => [...new FormData(document.getElementById('task-form')).keys()]")
+    assert "hand_down_level" in sent and "lead_department" not in sent and "departments" not in sent
+    desktop.check("input[name=route][value=joint]")
+    expect(level).to_be_hidden()
+    expect(lead).to_be_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from flask import Flask, render_template
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from app.forms.schema import Branch, branches
 from app.tasks.service import validate_form_data
 from app.web.formrender import (
     FileRejected,
@@ -62,10 +64,16 @@ class FormReader(HTMLParser):
         self._select: str | None = None
         self._text = ""
         self.required: set[str] = set()
+        self._fieldsets: list[bool] = []  # disabled or not: a disabled fieldset's inputs are not sent
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        if tag == "fieldset":
+            self._fieldsets.append("disabled" in a)
         name = a.get("name")
+        if name and any(self._fieldsets):
+            self.names.add(name)
+            return
         if name and "required" in a:
             self.required.add(name)
         if tag == "input" and name:
@@ -90,6 +98,8 @@ class FormReader(HTMLParser):
             self._text += data
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "fieldset" and self._fieldsets:
+            self._fieldsets.pop()
         if tag == "textarea" and self._textarea is not None:
             self.pairs.append((self._textarea, self._text))
             self._textarea = None
@@ -317,3 +327,60 @@ def test_markup_in_values_is_escaped(ctx):
     schema = {"type": "object", "properties": {"note": {"type": "string", "title": "<b>说明</b>"}}}
     html = render(build_form(schema, {}, {"note": '"><script>alert(1)</script>'}))
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html and "<b>说明" not in html
+
+
+def test_fields_of_one_choice_show_and_are_kept_only_while_it_is_made(ctx):
+    schema, ui = load(ROOT / "forms" / "department_opinion.json")
+    # an opinion (the default) does not ask for the extension's working days: hidden, disabled, not sent
+    html = render(build_form(schema, ui))
+    box = re.search(r'<fieldset class="ff-when" data-show-when=\'([^\']*)\'([^>]*)>', html)
+    assert json.loads(box.group(1)) == [{"field": "action", "values": ["extension"], "negate": False}]
+    assert "hidden disabled" in box.group(2)
+    sent, _reader = browser_submit(html, {"text": "同意"})
+    assert "extension_days" not in sent
+    assert read_form(schema, ui, sent).data == {"action": "opinion", "text": "同意"}
+    # without JavaScript the field stays on the page: what it holds is not kept for an opinion
+    stale = MultiDict({"action": "opinion", "text": "同意", "extension_days": "x"})
+    assert (read_form(schema, ui, stale).data, read_form(schema, ui, stale).errors) == \
+        ({"action": "opinion", "text": "同意"}, {})
+    # asking for an extension shows it and keeps it
+    html = render(build_form(schema, ui, {"action": "extension"}))
+    assert "hidden disabled" not in re.search(r'<fieldset class="ff-when"[^>]*>', html).group(0)
+    assert re.search(r'<input id="f-extension_days" name="extension_days" type="number" value="3" required', html)
+    sent, _reader = browser_submit(html, {"text": "需现场核查"})
+    assert read_form(schema, ui, sent).data == {"action": "extension", "text": "需现场核查", "extension_days": 3}
+
+
+def test_triage_asks_for_the_level_only_when_handing_down(ctx):
+    schema, ui = load(ROOT / "forms" / "triage.json")
+    fields = {f.name: f for f in build_form(schema, ui, {"route": "joint"}, departments=DEPARTMENTS).fields}
+    assert (fields["hand_down_level"].hidden, fields["lead_department"].hidden, fields["departments"].hidden) == \
+        (True, False, False)
+    assert not fields["services"].show_when and not fields["route"].show_when  # for both routes; the choice itself
+    fields = {f.name: f for f in build_form(schema, ui, {"route": "hand_down"}, departments=DEPARTMENTS).fields}
+    assert (fields["hand_down_level"].hidden, fields["lead_department"].hidden) == (False, True)
+    form = MultiDict([("route", "hand_down"), ("hand_down_level", "village"), ("lead_department", "hrss"),
+                      ("departments", "hrss")])
+    assert read_form(schema, ui, form, departments=DEPARTMENTS).data == {"route": "hand_down",
+                                                                         "hand_down_level": "village"}
+
+
+def test_branches_read_then_else_enum_and_all_of():
+    schema = {
+        "type": "object", "required": ["kind", "always"],
+        "properties": {k: {"type": "string"} for k in ("kind", "always", "a", "b", "c", "d")},
+        "if": {"properties": {"kind": {"const": "x"}}}, "then": {"required": ["a", "always"]},
+        "else": {"properties": {"b": {}}},
+        "allOf": [{"if": {"properties": {"kind": {"enum": ["y", "z"]}}}, "then": {"required": ["c", "a"]}},
+                  {"if": {"properties": {"kind": {"minLength": 3}}}, "then": {"required": ["d"]}},
+                  {"if": {"properties": {"kind": {"const": "x"}, "a": {"const": "1"}}}, "then": {"required": ["d"]}}],
+    }
+    found = branches(schema)
+    # a field the form requires anyway, or one under a condition read otherwise, is always shown
+    assert set(found) == {"a", "b", "c"}
+    assert [b.holds({"kind": "x"}) for b in found["a"]] == [True, False]
+    assert [(b.required, b.negate) for b in found["a"] + found["b"]] == [(True, False), (True, False), (False, True)]
+    assert [b.holds({"kind": "z"}) for b in found["a"]] == [False, True]
+    assert [b.holds({"kind": "x"}) for b in found["b"]] == [False]
+    assert [b.holds({}) for b in found["b"]] == [True]  # nothing chosen: the else branch
+    assert Branch("flag", (True,)).holds({"flag": 1}) is False  # 1 is not true
