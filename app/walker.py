@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import DomainError
+from app.forms.schema import unchosen
 from app.org.models import Department, User
 from app.tasks.models import HumanTask
 from app.tasks.service import can_see_all, complete_task, list_tasks, task_form
@@ -568,9 +569,11 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
         if task is None:
             break
         used_tasks[task.name] += 1
-        data = fill_form(task_form(session, task)["schema"], rng=rng, department_codes=codes,
-                         affirmative=affirmative)
+        schema = task_form(session, task)["schema"]
+        data = fill_form(schema, rng=rng, department_codes=codes, affirmative=affirmative)
         data.update(_steer(choices, task.name, used))
+        for field in unchosen(schema, data):  # as the task page sends it: no working days with an opinion
+            data.pop(field, None)
         name = task.name
         if before_step is not None:
             before_step(task)

@@ -272,6 +272,11 @@ def test_seed_leaves_shipped_cases_waiting_in_every_stage(config, database):
             and c.stage == "triage" and s.scalar(select(func.count()).select_from(HumanTask).where(
                 HumanTask.case_id == c.id, HumanTask.name == "callback")) == 1]
         assert len(reopened) == 1
+        # answers as the task pages send them: a field of a choice not made is not in them
+        answers = [t.data for t in s.scalars(select(HumanTask).where(HumanTask.name == "department_opinion",
+                                                                      HumanTask.status == TaskStatus.completed))]
+        assert {a["action"] for a in answers} >= {"opinion", "return", "extension"}
+        assert all(("extension_days" in a) == (a["action"] == "extension") for a in answers)
 
 
 def test_seed_demo_of_a_dozen_for_the_browser_tests(config, database):

@@ -122,6 +122,12 @@ def branches(schema: Mapping[str, Any]) -> dict[str, list[Branch]]:
     return found
 
 
+def unchosen(schema: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
+    """The fields that belong to a choice `data` did not make (see `branches`): what a form that hid
+    them does not keep, nor complain about."""
+    return [name for name, found in branches(schema).items() if not any(b.holds(data) for b in found)]
+
+
 def _choice_of(test: Any) -> tuple[str, tuple[Any, ...]] | None:
     """(field, values) of an `if` that asks one top-level field for a const or an enum."""
     if not isinstance(test, Mapping) or not isinstance(test.get("properties"), Mapping):

@@ -29,7 +29,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from app.forms.schema import FILE_FORMAT, branches, resolve
+from app.forms.schema import FILE_FORMAT, branches, resolve, unchosen
 from app.timeutil import LOCAL_TZ
 
 #: choices up to this many are radio buttons; more are a drop-down list
@@ -664,13 +664,11 @@ def read_form(schema: Mapping[str, Any], ui: Mapping[str, Any] | None, form: Mul
     root = resolve(schema)
     reader = _Reader(root, form, files or MultiDict(), upload, departments, keep_blank)
     data = reader.object(root, ui or {}, "")
-    for name, found in branches(schema).items():
-        # a field of a choice not made is not kept, shown or not (without JavaScript it stays on the page)
-        if not any(b.holds(data) for b in found):
-            data.pop(name, None)
-            for kept in (reader.errors, reader.raw):
-                for key in [k for k in kept if k == name or k.startswith(name + ".")]:
-                    del kept[key]
+    for name in unchosen(schema, data):  # hidden by the page, or sent by a browser without JavaScript
+        data.pop(name, None)
+        for kept in (reader.errors, reader.raw):
+            for key in [k for k in kept if k == name or k.startswith(name + ".")]:
+                del kept[key]
     return Submission(data=data, errors=reader.errors, raw=reader.raw)
 
 
