@@ -4,6 +4,7 @@ method the address does not take), which came out as Werkzeug's bare English HTM
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 
 from flask import Flask
@@ -64,6 +65,20 @@ def test_a_request_too_large_for_the_ui_names_the_limit(app: Flask, org):
     assert r.status_code == 413
     html = _page(r)
     assert "提交的内容过大" in html and "2 MB" in html
+
+
+def test_a_form_with_files_names_its_own_larger_limit(app: Flask, org, monkeypatch):
+    """A task form's limit is its files' (five of 10 MB), not the app's: its 413 page names that one."""
+    from app.web import attachments
+
+    mediator = client_for(app, "mediator")
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    monkeypatch.setattr(attachments, "MAX_UPLOAD_REQUEST", 3 * 1024 * 1024)
+    # checked on the declared length before the body is read (a real body this size would be spooled
+    # to a file the test client never closes)
+    r = mediator.post("/tasks/1", data={"materials": (io.BytesIO(b"%PDF-1.4"), "a.pdf")},
+                      environ_overrides={"CONTENT_LENGTH": str(4 * 1024 * 1024)})
+    assert r.status_code == 413 and "3 MB" in _page(r) and "2 MB" not in _page(r)
 
 
 def test_a_failing_page_is_a_500_page_without_details(app: Flask, org, monkeypatch):
