@@ -13,8 +13,7 @@ from app.attachments import service as attachments
 from app.attachments.download import file_response
 from app.attachments.models import Attachment
 from app.attachments.service import MAX_UPLOAD_REQUEST, get_attachment, list_attachments, read_upload
-from app.cases.service import can_see_case, get_case
-from app.errors import NotFound
+from app.cases.service import get_case, visible_case
 from app.org.models import User
 from app.timeutil import local_iso
 
@@ -35,17 +34,10 @@ def attachment_summary(attachment: Attachment) -> dict[str, Any]:
             "created_at": local_iso(attachment.created_at), "url": f"/api/v1/attachments/{attachment.id}"}
 
 
-def _visible_case(session: Session, user: User, case_no: str) -> Any:
-    case = get_case(session, case_no)
-    if not can_see_case(session, user, case):
-        raise NotFound(f"no case {case_no}")
-    return case
-
-
 @bp.get("/cases/<case_no>/attachments")
 @with_user(write=False)
 def case_files(session: Session, user: User, case_no: str) -> Any:
-    case = _visible_case(session, user, case_no)
+    case = visible_case(session, user, case_no)
     return jsonify({"items": [attachment_summary(a) for a in list_attachments(session, case.id)]})
 
 

@@ -13,20 +13,13 @@ from app.api import bp, json_body, require_roles, with_user
 from app.api.serialize import case_detail, case_summary
 from app.cases.models import MediationCase
 from app.cases.queries import overdue_clause, text_match, with_department
-from app.cases.service import can_see_case, create_case, get_case, parse_intake, retry_case
-from app.errors import BadRequest, InvalidInput, NotFound
+from app.cases.service import create_case, parse_intake, retry_case, visible_case
+from app.errors import BadRequest, InvalidInput
 from app.org.models import Department, OrgUnit, Role, User
 from app.org.service import sees_area
 from app.tasks.models import HumanTask
 
 PAGE_SIZE = 50
-
-
-def visible_case(session: Session, user: User, case_no: str, *, lock: bool = False) -> MediationCase:
-    case = get_case(session, case_no, lock=lock)
-    if not can_see_case(session, user, case):
-        raise NotFound(f"no case {case_no}")
-    return case
 
 
 @bp.post("/cases")

@@ -258,6 +258,14 @@ def can_see_case(session: Session, user: User, case: MediationCase) -> bool:
                                                      HumanTask.department_id == user.department_id))))
 
 
+def visible_case(session: Session, user: User, case_no: str) -> MediationCase:
+    """The case if the user may see it, else NotFound (not revealing that it exists)."""
+    case = get_case(session, case_no)
+    if not can_see_case(session, user, case):
+        raise NotFound(f"no case {case_no}")
+    return case
+
+
 _CASE, _STATE, _PLACE, _TASK = (MediationCase.__table__, CaseState.__table__, OrgUnit.__table__,
                                  HumanTask.__table__)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.cases import queries
 from app.cases.models import CaseStatus, MediationCase
-from app.cases.service import can_see_case, get_case, open_incidents, retry_case
+from app.cases.service import open_incidents, retry_case, visible_case
 from app.errors import DomainError, NotFound
 from app.forms.schema import FILE_FORMAT
 from app.org.models import Role
@@ -162,12 +162,9 @@ def form_details(schema: dict[str, Any] | None, data: dict[str, Any],
 def visible(session: Session, case_no: str) -> MediationCase:
     """The case if the logged-in user may see it, else 404 (not revealing that it exists)."""
     try:
-        case = get_case(session, case_no)
+        return visible_case(session, g.user, case_no)
     except NotFound:
         abort(404)
-    if not can_see_case(session, g.user, case):
-        abort(404)
-    return case
 
 
 # --- the list -----------------------------------------------------------------------------------
