@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import logging
 import random
+import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from xml.sax.saxutils import escape
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app import clock
+from app.attachments.service import add_attachment
 from app.cases.models import MediationCase
 from app.cases.service import DEFAULT_PROCESS, create_case, fire_case_timers, parse_intake
 from app.config import Config
@@ -31,6 +35,7 @@ from app.org.models import OrgUnit, Role, User
 from app.org.service import create_department, create_org_unit, hash_password
 from app.processes.service import deploy_shipped, latest_process_version
 from app.scheduler.models import PendingTimer
+from app.tasks.models import HumanTask
 from app.walker import department_codes, person_name, phone_number, walk_case
 
 log = logging.getLogger(__name__)
@@ -411,12 +416,71 @@ def _create_cases(session: Session, users: dict[str, User], *, process_id: str, 
                                process_id=process_id, prefix=prefix)
             choices, limits = _walk_plan(scenario, body, units[body["location"]["org_unit"]].level)
             walk_case(session, admin, case.case_no, scenario.steps, rng, codes=codes, affirmative=0.9,
-                      strict=False, choices=choices, until=scenario.until, limits=limits, before_step=pace)
+                      strict=False, choices=choices, until=scenario.until, limits=limits, before_step=pace,
+                      attach=lambda task, field, data: _demo_document(session, admin, task, field, data))
         log.debug("%s: %s", case.case_no, scenario.key)
         numbers.append(case.case_no)
         ids.append(case.id)
     _fire_due_timers(session, ids)
     return numbers
+
+
+def _demo_document(session: Session, actor: User, task: HumanTask, field: str, data: dict[str, Any]) -> int | None:
+    """The paper a step of the shipped flow produces, as a Word document the task's file field holds: the
+    agreement of a matter resolved locally, a department's written opinion, the meeting's record. The
+    demo's case pages then show files as a center's would."""
+    case = task.case
+    if (task.name, field) == ("local_mediation", "documents") and data.get("local_decision") == "resolved":
+        name, title = "人民调解协议书.docx", "人民调解协议书"
+        body = [f"事项：{case.title}（{case.case_no}）", f"调解组织：{case.org_unit.name}人民调解委员会",
+                "经调解，双方当事人自愿达成如下协议：", str(data.get("local_result") or "双方就争议事项达成一致。"),
+                "本协议自双方签字之日起生效，双方应自觉履行。", "当事人（签字）：　　　　　　调解员（签字）："]
+    elif (task.name, field) == ("department_opinion", "opinion_files") and data.get("action") == "opinion":
+        department = task.department.name if task.department else "部门"
+        name, title = f"{department}书面意见.docx", f"{department}关于{case.case_no}的办理意见"
+        body = [f"事项：{case.title}", str(data.get("text") or ""), f"{department}（盖章）"]
+    elif (task.name, field) == ("meeting", "meeting_files"):
+        name, title = "联合调解会记录.docx", "联合调解会记录"
+        body = [f"事项：{case.title}（{case.case_no}）", f"记录：{data.get('meeting_minutes') or ''}",
+                "结果：" + ("达成调解协议" if data.get("agreement_reached") else "未达成协议")]
+    else:
+        return None
+    return add_attachment(session, actor, case, filename=name, data=word_document(title, body),
+                          task=task, field=field).id
+
+
+def word_document(title: str, paragraphs: Sequence[str]) -> bytes:
+    """A minimal .docx (Office Open XML) with a centred bold title and plain paragraphs; the same bytes
+    for the same text, so seeded databases stay alike."""
+    def run(text: str, props: str = "") -> str:
+        return f'<w:r>{props}<w:t xml:space="preserve">{escape(text)}</w:t></w:r>'
+
+    main = "http://schemas.openxmlformats.org"
+    bold = '<w:rPr><w:b/><w:sz w:val="36"/></w:rPr>'
+    heading = f'<w:p><w:pPr><w:jc w:val="center"/></w:pPr>{run(title, bold)}</w:p>'
+    document = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                f'<w:document xmlns:w="{main}/wordprocessingml/2006/main"><w:body>{heading}'
+                + "".join(f"<w:p>{run(p)}</w:p>" for p in paragraphs) + "</w:body></w:document>")
+    parts = {
+        "[Content_Types].xml": (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="{main}/package/2006/content-types">'
+            f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+            "</Types>"),
+        "_rels/.rels": (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships '
+            f'xmlns="{main}/package/2006/relationships"><Relationship Id="rId1" '
+            f'Type="{main}/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/>'
+            "</Relationships>"),
+        "word/document.xml": document,
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part, text in parts.items():
+            archive.writestr(zipfile.ZipInfo(part, date_time=(2026, 1, 1, 0, 0, 0)), text.encode("utf-8"),
+                             compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def _fire_due_timers(session: Session, case_ids: list[int]) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.errors import DomainError
-from app.forms.schema import unchosen
+from app.forms.schema import file_fields, unchosen
 from app.org.models import Department, User
 from app.tasks.models import HumanTask
 from app.tasks.service import can_see_all, complete_task, list_tasks, task_form
@@ -542,7 +542,8 @@ def department_codes(session: Session) -> list[str]:
 def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: random.Random, *,
               codes: list[str] | None = None, affirmative: float = 0.7, strict: bool = True,
               choices: Mapping[str, Any] | None = None, until: Collection[str] = (),
-              limits: Mapping[str, int] | None = None, before_step: Callable[[HumanTask], None] | None = None) -> int:
+              limits: Mapping[str, int] | None = None, before_step: Callable[[HumanTask], None] | None = None,
+              attach: Callable[[HumanTask, str, dict[str, Any]], int | None] | None = None) -> int:
     """Complete up to `steps` open tasks of a case with generated data; return how many were completed.
 
     Stops early when the case has no open task (closed, or waiting on a timer or message), or when
@@ -553,6 +554,8 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
     mapping for every time the task comes up or a list of mappings used in turn (the last one
     repeats), e.g. `{"department_opinion": [{"action": "return"}, {"action": "opinion"}]}`.
     `before_step` is called with each task before it is completed (e.g. to move the clock on).
+    `attach(task, field, data)` may add a file to the case for a file field of the task's form (the
+    answers so far in `data`) and return its id, which the field then holds.
     With `strict`, invalid data and incidents raise `WalkError`; otherwise each step runs in a
     savepoint, and a failing step is rolled back, logged and ends the walk.
     """
@@ -574,6 +577,10 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
         data.update(_steer(choices, task.name, used))
         for field in unchosen(schema, data):  # as the task page sends it: no working days with an opinion
             data.pop(field, None)
+        for field, several in (file_fields(schema).items() if attach else ()):
+            kept = attach(task, field, data)
+            if kept is not None:
+                data[field] = [str(kept)] if several else str(kept)
         name = task.name
         if before_step is not None:
             before_step(task)

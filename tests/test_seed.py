@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from app import clock
+from app.attachments.models import Attachment
 from app.cases.models import CaseEvent, MediationCase
 from app.cases.service import create_case, parse_intake
 from app.config import Config
@@ -277,6 +278,14 @@ def test_seed_leaves_shipped_cases_waiting_in_every_stage(config, database):
                                                                       HumanTask.status == TaskStatus.completed))]
         assert {a["action"] for a in answers} >= {"opinion", "return", "extension"}
         assert all(("extension_days" in a) == (a["action"] == "extension") for a in answers)
+        # the papers of the flow are on the cases, held by the fields of the tasks that produced them
+        files = list(s.scalars(select(Attachment)))
+        names = Counter(re.sub(r"^.*书面意见", "书面意见", a.filename) for a in files)
+        assert set(names) == {"人民调解协议书.docx", "书面意见.docx", "联合调解会记录.docx"}, names
+        for attachment in files:
+            task = s.get(HumanTask, attachment.task_id)
+            assert task.case_id == attachment.case_id and task.data[attachment.field] == [str(attachment.id)]
+            assert attachment.content_type.endswith("wordprocessingml.document")
 
 
 def test_seed_demo_of_a_dozen_for_the_browser_tests(config, database):

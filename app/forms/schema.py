@@ -55,6 +55,19 @@ def file_references(schema: Mapping[str, Any], data: Any) -> list[tuple[str, Any
     return list(_files(resolve(schema), data, "", schema, 0))
 
 
+def file_fields(schema: Mapping[str, Any]) -> dict[str, bool]:
+    """{key: takes several files} of the form's top-level file fields."""
+    root = resolve(schema)
+    found = {}
+    for key, sub in (root.get("properties") or {}).items():
+        sub = resolve(sub, schema)
+        if sub.get("format") == FILE_FORMAT:
+            found[key] = False
+        elif sub.get("type") == "array" and resolve(sub.get("items"), schema).get("format") == FILE_FORMAT:
+            found[key] = True
+    return found
+
+
 def _files(schema: dict[str, Any], value: Any, path: str, root: Mapping[str, Any], depth: int
            ) -> Iterator[tuple[str, Any]]:
     if depth > 16:
