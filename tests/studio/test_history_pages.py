@@ -154,6 +154,21 @@ def test_audit_page_filters_and_roles(app, api, database, org):
     assert client_for(app, "receiver").get("/studio/audit").status_code == 403
 
 
+def test_the_first_publish_of_a_new_install_is_the_systems_with_its_versions_folded(app, database, org):
+    from app.processes.service import deploy_shipped
+
+    root = Path(__file__).resolve().parents[2]
+    with database.unit_of_work() as s:
+        deploy_shipped(s, (root / "processes", root / "forms"), note="shipped processes and forms", source="auto")
+    html = page(client_for(app, "designer"), "/studio/audit")
+    assert "共 1 条" in text_of(html)
+    row = re.search(r"<tbody>(.*)</tbody>", html, re.S).group(1)
+    assert '<td class="nowrap">系统</td>' in row and "mediation v1" in row
+    # tens of versions: the summary line names them, the list of them is folded
+    assert re.search(r'<details><summary class="muted">明细</summary>\s*<div class="detail">', row)
+    assert "表单 triage.json v1" in text_of(row)
+
+
 # --- the form editor --------------------------------------------------------------------------------
 
 def deploy_triage(api) -> None:
