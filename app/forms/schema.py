@@ -120,7 +120,7 @@ def branches(schema: Mapping[str, Any]) -> dict[str, list[Branch]]:
     for node in [schema, *(schema.get("allOf") or [])]:
         if not isinstance(node, Mapping):
             continue
-        condition = _choice_of(node.get("if"))
+        condition = choice_of(node.get("if"))
         if condition is None:
             continue
         key, values = condition
@@ -141,7 +141,7 @@ def unchosen(schema: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
     return [name for name, found in branches(schema).items() if not any(b.holds(data) for b in found)]
 
 
-def _choice_of(test: Any) -> tuple[str, tuple[Any, ...]] | None:
+def choice_of(test: Any) -> tuple[str, tuple[Any, ...]] | None:
     """(field, values) of an `if` that asks one top-level field for a const or an enum."""
     if not isinstance(test, Mapping) or not isinstance(test.get("properties"), Mapping):
         return None

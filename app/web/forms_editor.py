@@ -28,11 +28,13 @@ from sqlalchemy.orm import Session
 
 from app.engine.validation import validate_bundle
 from app.errors import DomainError, NotFound
+from app.forms.schema import branches, choice_of
 from app.org.models import Department
 from app.processes.service import BundleInvalid, list_latest_processes
 from app.studio import drafts
 from app.web import bp, login_required, page_session
-from app.web.formrender import Field, Form, build_form
+from app.web.attachments import upload_limits
+from app.web.formrender import Field, Form, build_form, localized
 
 #: who may open the editor (designers and admins edit, leaders read)
 READERS = ("designer", "leader", "admin")
@@ -86,11 +88,47 @@ class FieldRow:
     type: str = "string"
     required: bool = False
     options: str = ""
+    #: shown only while another field holds a value: "<its key as loaded>=<the value as JSON>", "" for
+    #: always, COMPLEX_WHEN for a condition written in the JSON that the list does not edit
+    when: str = ""
     error: str | None = None
 
     @property
     def complex(self) -> bool:
         return self.type == "complex"
+
+
+#: a field's condition that only the JSON edits (else branches, several values, several conditions)
+COMPLEX_WHEN = "json"
+
+
+def _when_of(found: list[Any]) -> tuple[str, bool]:
+    """A row's `when` and whether its branch requires it, from the schema's branches of the field."""
+    if len(found) == 1 and not found[0].negate and len(found[0].values) == 1:
+        return f"{found[0].field}={json.dumps(found[0].values[0], ensure_ascii=False)}", found[0].required
+    return COMPLEX_WHEN, False
+
+
+def when_choices(rows: list[FieldRow]) -> list[tuple[str, str, str]]:
+    """(value, the field's key as loaded, label) of each condition the list offers: a value of a field with
+    choices (its options, or yes and no)."""
+    found = []
+    for row in rows:
+        name = row.orig or row.key
+        label = localized(row.title) or row.key
+        if row.type == "boolean":
+            values: list[tuple[Any, str]] = [(True, _("是")), (False, _("否"))]
+        elif row.type in ("string", "integer", "number") and row.options.strip():
+            try:
+                values = [_parse_option(line.strip(), row.type) for line in row.options.splitlines() if line.strip()]
+            except ValueError:
+                continue
+            values = [(v, localized(t) if t else str(v)) for v, t in values]
+        else:
+            continue
+        for value, text in values:
+            found.append((f"{name}={json.dumps(value, ensure_ascii=False)}", name, f"{label} = {text}"))
+    return found
 
 
 def _choice_lines(schema: dict[str, Any]) -> str:
@@ -139,12 +177,23 @@ def rows_from_schema(schema: Any, ui: Any) -> list[FieldRow]:
         return []
     ui = ui if isinstance(ui, dict) else {}
     required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
+    conditional = branches(schema)
+    # what the list can edit: the conditions it writes (see `_listed`), and no other on the same field
+    listed = [node for node in [{k: schema[k] for k in ("if", "then", "else") if k in schema},
+                                *(schema.get("allOf") or [])] if _listed(node)]
+    editable = branches({"properties": schema["properties"], "required": schema.get("required") or [],
+                         "allOf": listed})
     rows = []
     for key, prop in schema["properties"].items():
         kind = row_type(prop, ui.get(key))
         title = str(prop.get("title") or "") if isinstance(prop, dict) else ""
-        rows.append(FieldRow(key=key, orig=key, title=title, type=kind, required=key in required,
-                             options=_choice_lines(prop) if isinstance(prop, dict) and kind != "complex" else ""))
+        when, needed = ("", False)
+        if key in conditional:
+            when, needed = _when_of(conditional[key]) if editable.get(key) == conditional[key] else (COMPLEX_WHEN,
+                                                                                                    False)
+        rows.append(FieldRow(key=key, orig=key, title=title, type=kind, required=key in required or needed,
+                             options=_choice_lines(prop) if isinstance(prop, dict) and kind != "complex" else "",
+                             when=when))
     return rows
 
 
@@ -161,7 +210,8 @@ def rows_from_post(values: Any) -> list[FieldRow]:
                              title=(values.get(f"f{i}_title") or "").strip(),
                              type=kind if kind in (*SIMPLE_TYPES, "complex") else "string",
                              required=values.get(f"f{i}_required") == "1",
-                             options=(values.get(f"f{i}_options") or "").strip()))
+                             options=(values.get(f"f{i}_options") or "").strip(),
+                             when=(values.get(f"f{i}_when") or "").strip()))
     return rows
 
 
@@ -306,7 +356,9 @@ def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[Fie
             new_hints[row.key] = field_hints
     schema["properties"] = new_props
     schema.setdefault("type", "object")
-    required = [row.key for row in rows if row.required]
+    keys = {(row.orig or row.key): row.key for row in rows}
+    conditions = _write_conditions(schema, rows, keys)
+    required = [row.key for row in rows if row.required and row.key not in conditions]
     if required or "required" in schema:
         schema["required"] = required
     order = hints.get("ui:order")
@@ -316,6 +368,47 @@ def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[Fie
     if ui is None and not new_hints:
         return schema, None, True
     return schema, new_hints, True
+
+
+def _listed(node: Any) -> bool:
+    """An if/then the field list writes (and so rewrites): a field's value, then fields and nothing else."""
+    if not isinstance(node, dict) or set(node) - {"if", "then"} or choice_of(node.get("if")) is None:
+        return False
+    then = node.get("then")
+    return (isinstance(then, dict) and not set(then) - {"required", "properties"}
+            and all(v == {} for v in (then.get("properties") or {}).values()))
+
+
+def _write_conditions(schema: dict[str, Any], rows: list[FieldRow], keys: dict[str, str]) -> set[str]:
+    """Rewrite the list's if/then conditions (in `allOf`) from the rows' `when`; keep the others. Returns
+    the keys of the fields now shown on a condition (required by it, if at all, not by the form)."""
+    kept = [node for node in (schema.get("allOf") or []) if not _listed(node)]
+    if "if" in schema and _listed({k: schema[k] for k in ("if", "then", "else") if k in schema}):
+        schema.pop("if")
+        schema.pop("then", None)
+    groups: dict[tuple[str, str], dict[str, list[str]]] = {}
+    conditioned = set()
+    for row in rows:
+        if not row.when or row.when == COMPLEX_WHEN:
+            continue
+        name, _sep, value = row.when.partition("=")
+        if name not in keys or keys[name] == row.key:  # its field is gone, or it is the field itself
+            continue
+        group = groups.setdefault((keys[name], value), {"required": [], "properties": []})
+        group["required" if row.required else "properties"].append(row.key)
+        conditioned.add(row.key)
+    for (name, value), group in groups.items():
+        then: dict[str, Any] = {}
+        if group["required"]:
+            then["required"] = group["required"]
+        if group["properties"]:
+            then["properties"] = {key: {} for key in group["properties"]}
+        kept.append({"if": {"properties": {name: {"const": json.loads(value)}}, "required": [name]}, "then": then})
+    if kept:
+        schema["allOf"] = kept
+    else:
+        schema.pop("allOf", None)
+    return conditioned
 
 
 # --- checking and previewing ----------------------------------------------------------------------
@@ -346,6 +439,10 @@ class Workspace:
     @property
     def ok(self) -> bool:
         return not self.schema_problems and not self.ui_problems
+
+    @property
+    def when_options(self) -> list[tuple[str, str, str]]:
+        return when_choices(self.rows)
 
 
 def dump(value: Any) -> str:
@@ -502,7 +599,7 @@ def _page(s: Session, ws: Workspace, state: dict[str, Any], *, editable: bool, n
         editable=editable, note=note, types=type_labels(),
         publish_errors=publish_errors or [], note_error=note_error, history=history, draft=draft,
         draft_by=draft_by, studio=studio_link("web.studio"), simple_types=SIMPLE_TYPES,
-        accept="", max_mb=0)
+        **upload_limits())
     return body, status
 
 
@@ -640,4 +737,4 @@ def studio_form_preview(filename: str) -> Any:
         else:
             template = "web/form_editor_workspace.html"
         return render_template(template, ws=ws, editable=editable, types=type_labels(), simple_types=SIMPLE_TYPES,
-                               oob=True, accept="", max_mb=0)
+                               oob=True, **upload_limits())

@@ -9,6 +9,7 @@ import zipfile
 from html import unescape
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
@@ -241,6 +242,11 @@ def field_post(html: str, token: str = "") -> dict[str, str]:
     options = r'<textarea id="f\d+_options" name="(f\d+_options)"[^>]*>(.*?)</textarea>'
     for name, value in re.findall(options, html, re.S):
         data[name] = unescape(value)
+    for name, block in re.findall(r'<select id="f\d+_when" name="(f\d+_when)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', block)
+        data[name] = unescape(chosen.group(1)) if chosen else ""
+    for name in re.findall(r'<input type="hidden" name="(f\d+_when)" value="json">', html):
+        data[name] = "json"
     return data
 
 
@@ -277,6 +283,69 @@ def test_field_list_edits_rewrite_the_schema(app, api, database, org):
     assert "字段名“note”重复了" in body and "字段列表有错误，表单没有改动。" in body
     kept = json.loads(textarea(body, "fe-schema"))
     assert kept == schema
+
+
+def test_the_field_list_sets_when_a_field_shows(app, api, database, org):
+    """A designer makes a field belong to a choice in the list (no JSON): written as the schema's if/then,
+    required only while shown, and the preview follows it."""
+    deploy_triage(api)
+    designer = client_for(app, "designer")
+    body = page(designer, "/studio/forms/triage.json")
+    data = field_post(body)
+    token = data["csrf_token"]
+    data.update({"source": "fields", "op": "add"})
+    body = designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True)
+    data = field_post(body, token)
+    data.update({"source": "fields", "f2_key": "route", "f2_title": "处理方式 Route",
+                 "f2_options": "joint = 联合调处\nhand_down = 交办"})
+    body = designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True)
+    # the note's choices: a value of the route (not of itself), and 'always'
+    choices = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>',
+                         re.search(r'<select id="f1_when".*?</select>', body, re.S).group(0))
+    assert [unescape(v) for v, _t in choices] == ["", 'route="joint"', 'route="hand_down"']
+    assert choices[2][1] == "仅当 处理方式 = 交办"
+    data = field_post(body, token)
+    data.update({"source": "fields", "f1_when": 'route="hand_down"', "f1_required": "1"})
+    body = designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True)
+    schema = json.loads(textarea(body, "fe-schema"))
+    assert schema["allOf"] == [{"if": {"properties": {"route": {"const": "hand_down"}}, "required": ["route"]},
+                                "then": {"required": ["note"]}}]
+    assert "note" not in schema["required"]  # required while shown, by the condition
+    assert re.search(r'<fieldset class="ff-when" data-show-when=\'[^\']*hand_down[^\']*\' hidden disabled>', body)
+    # renaming the route's key takes its conditions along; 'always' drops the condition
+    data = field_post(body, token)
+    data.update({"source": "fields", "f2_key": "path"})
+    schema = json.loads(textarea(designer.post("/studio/forms/triage.json/preview", data=data)
+                                 .get_data(as_text=True), "fe-schema"))
+    assert schema["allOf"][0]["if"] == {"properties": {"path": {"const": "hand_down"}}, "required": ["path"]}
+    data = field_post(designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True), token)
+    data.update({"source": "fields", "f1_when": ""})
+    schema = json.loads(textarea(designer.post("/studio/forms/triage.json/preview", data=data)
+                                 .get_data(as_text=True), "fe-schema"))
+    assert "allOf" not in schema and "note" in schema["required"]
+
+
+def test_the_preview_of_a_file_field_names_the_upload_limit(app, api, database, org):
+    deploy_triage(api)
+    designer = client_for(app, "designer")
+    token = csrf(page(designer, "/studio/forms/triage.json"))
+    schema = {"type": "object", "properties": {"scan": {"type": "string", "title": "扫描件", "format": "data-url"}}}
+    body = preview(designer, token, json.dumps(schema)).get_data(as_text=True)
+    assert "每个不超过 10 MB" in body and 'data-max-bytes="10485760"' in body  # was "0 MB"
+
+
+def test_the_field_list_keeps_conditions_only_the_json_says():
+    from app.web.forms_editor import apply_rows, rows_from_schema
+
+    schema = {"type": "object", "required": ["kind"],
+              "properties": {"kind": {"type": "string", "enum": ["a", "b"]}, "x": {"type": "string"},
+                             "y": {"type": "string"}},
+              "if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["x"]},
+              "else": {"required": ["y"]}}
+    rows = rows_from_schema(schema, None)
+    assert [(r.key, r.when) for r in rows] == [("kind", ""), ("x", "json"), ("y", "json")]
+    rewritten, _ui, ok = apply_rows(schema, None, rows)
+    assert ok and rewritten == schema  # an if/then/else is the JSON's to edit
 
 
 def test_save_publish_and_discard(app, api, database, org):
@@ -420,3 +489,21 @@ def test_pages_in_english(app, api, database, org):
     body = preview(designer, token, '{"type": "object",').get_data(as_text=True)
     assert "not valid JSON: Expecting property name enclosed in double quotes (column 19)" in body
     assert "Audit log" in text_of(page(designer, "/studio/audit"))
+
+
+@pytest.mark.parametrize("name", ["department_opinion", "triage"])
+def test_the_shipped_conditions_read_into_the_list_and_back_unchanged(name):
+    from app.forms.schema import branches
+    from app.web.forms_editor import apply_rows, rows_from_schema
+
+    root = Path(__file__).resolve().parents[2] / "forms"
+    schema = json.loads((root / f"{name}.json").read_text("utf-8"))
+    ui = json.loads((root / f"{name}.ui.json").read_text("utf-8"))
+    rows = {r.key: r for r in rows_from_schema(schema, ui)}
+    if name == "triage":
+        assert (rows["hand_down_level"].when, rows["lead_department"].when) == ('route="hand_down"', 'route="joint"')
+        assert not rows["hand_down_level"].required and rows["route"].when == ""
+    else:
+        assert (rows["extension_days"].when, rows["extension_days"].required) == ('action="extension"', True)
+    rewritten, _ui, ok = apply_rows(schema, ui, list(rows.values()))
+    assert ok and branches(rewritten) == branches(schema) and rewritten["required"] == schema["required"]
