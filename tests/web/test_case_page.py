@@ -162,6 +162,10 @@ def test_case_page_shows_timeline_deadlines_answers_and_escapes(shipped, client)
     client.get("/lang/en")
     html = page(client, f"/cases/{case_no}")[1]
     assert "Timeline" in html and "Labour and wage arrears" in html and "Draft the reply" in html
+    # a label and its value, an aside in brackets: English punctuation, not the Chinese full-width one
+    deadlines = html.split('id="h-deadlines"')[1].split("</section>")[0]
+    assert "：" not in deadlines and "（" not in deadlines and re.search(r"deadline: 20\d\d-", deadlines)
+    assert re.search(r"\(\d+d( \d+h)? overdue\)", deadlines)
 
 
 def test_diagram_endpoints(shipped, client):
