@@ -40,7 +40,7 @@ def state_labels() -> dict[str, str]:
 def reason(blocker: Blocker, to_version: int) -> str:
     """Why a case cannot move, in the reader's language."""
     name = bilingual(blocker.name) or blocker.step
-    step = name if name == blocker.step else f"{name}（{blocker.step}）"
+    step = name if name == blocker.step else f"{name}{_('（')}{blocker.step}{_('）')}"
     state = state_labels().get(blocker.state, blocker.state)
     if blocker.kind == "removed":
         return _("第 %(v)s 版删除了环节「%(step)s」，而本事项已经到过这一环节（%(state)s）。",
@@ -122,7 +122,7 @@ def studio_migrate_run(process_id: str) -> Any:
     flash(_("已把 %(n)s 件事项从第 %(a)s 版迁移到第 %(b)s 版：%(list)s", n=counts["moved"], a=source, b=target,
             list=_("、").join(moved) or _("无")))
     if counts["failed"]:
-        failed = [f"{c.case_no}（{c.error}）" for c in report.cases if c.error]
+        failed = [f"{c.case_no}{_('（')}{c.error}{_('）')}" for c in report.cases if c.error]
         flash(_("%(n)s 件事项迁移时出错，保持原样：%(list)s", n=counts["failed"], list=_("、").join(failed)))
     return redirect(back)
 

@@ -384,7 +384,7 @@ def test_migrate_page_check_confirm_move_and_case_page(api, app, database):
     designer.get("/lang/en")
     html = designer.get("/studio/migrate/relay?from=1&to=2").get_data(as_text=True)
     assert "Move running cases" in html
-    assert "Version 2 removed the step “快速办理（fast）”, and this case has already reached it " \
+    assert "Version 2 removed the step “快速办理 (fast)”, and this case has already reached it " \
            "(waiting for a person)." in html
 
     mediator = app.test_client()
