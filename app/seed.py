@@ -15,7 +15,7 @@ import logging
 import random
 import zipfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from app.org.service import create_department, create_org_unit, hash_password
 from app.processes.service import deploy_shipped, latest_process_version
 from app.scheduler.models import PendingTimer
 from app.tasks.models import HumanTask
+from app.tasks.service import can_work_on
 from app.walker import department_codes, person_name, phone_number, walk_case
 
 log = logging.getLogger(__name__)
@@ -389,6 +390,7 @@ def _create_cases(session: Session, users: dict[str, User], *, process_id: str, 
     units = {u.code: u for u in session.scalars(select(OrgUnit))}
     codes = department_codes(session)
     admin = users["admin"]
+    doer = _doer(list(users.values()), admin)
     end = clock.now()
     planned = []
     plan = [(sc.template, sc.place) for sc in SCENARIOS]
@@ -417,12 +419,24 @@ def _create_cases(session: Session, users: dict[str, User], *, process_id: str, 
             choices, limits = _walk_plan(scenario, body, units[body["location"]["org_unit"]].level)
             walk_case(session, admin, case.case_no, scenario.steps, rng, codes=codes, affirmative=0.9,
                       strict=False, choices=choices, until=scenario.until, limits=limits, before_step=pace,
-                      attach=lambda task, field, data: _demo_document(session, admin, task, field, data))
+                      attach=lambda task, field, data: _demo_document(session, doer(task), task, field, data),
+                      doer=doer)
         log.debug("%s: %s", case.case_no, scenario.key)
         numbers.append(case.case_no)
         ids.append(case.id)
     _fire_due_timers(session, ids)
     return numbers
+
+
+def _doer(people: list[User], admin: User) -> Callable[[HumanTask], User]:
+    """Who of the demo's people does a task: the most local one whose role, place and department fit it
+    (a village's grid worker before the township's window), else the administrator (a place with no
+    receiver of its own). The timelines then read as a center's would, not as one administrator's."""
+    def pick(task: HumanTask) -> User:
+        fitting = [person for person in people if not person.is_admin and can_work_on(person, task)]
+        return max(fitting, key=lambda person: person.org_unit.path.count("/"), default=admin)
+
+    return pick
 
 
 def _demo_document(session: Session, actor: User, task: HumanTask, field: str, data: dict[str, Any]) -> int | None:

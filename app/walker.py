@@ -543,7 +543,8 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
               codes: list[str] | None = None, affirmative: float = 0.7, strict: bool = True,
               choices: Mapping[str, Any] | None = None, until: Collection[str] = (),
               limits: Mapping[str, int] | None = None, before_step: Callable[[HumanTask], None] | None = None,
-              attach: Callable[[HumanTask, str, dict[str, Any]], int | None] | None = None) -> int:
+              attach: Callable[[HumanTask, str, dict[str, Any]], int | None] | None = None,
+              doer: Callable[[HumanTask], User] | None = None) -> int:
     """Complete up to `steps` open tasks of a case with generated data; return how many were completed.
 
     Stops early when the case has no open task (closed, or waiting on a timer or message), or when
@@ -555,7 +556,8 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
     repeats), e.g. `{"department_opinion": [{"action": "return"}, {"action": "opinion"}]}`.
     `before_step` is called with each task before it is completed (e.g. to move the clock on).
     `attach(task, field, data)` may add a file to the case for a file field of the task's form (the
-    answers so far in `data`) and return its id, which the field then holds.
+    answers so far in `data`) and return its id, which the field then holds. `doer(task)` says who
+    completes a task (`actor` when not given; `actor` lists the tasks either way).
     With `strict`, invalid data and incidents raise `WalkError`; otherwise each step runs in a
     savepoint, and a failing step is rolled back, logged and ends the walk.
     """
@@ -584,12 +586,13 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
         name = task.name
         if before_step is not None:
             before_step(task)
+        by = doer(task) if doer else actor
         try:
             if strict:
-                case = complete_task(session, actor, task.id, data)
+                case = complete_task(session, by, task.id, data)
             else:
                 with session.begin_nested():
-                    case = complete_task(session, actor, task.id, data)
+                    case = complete_task(session, by, task.id, data)
         except DomainError as exc:
             if strict:
                 raise WalkError(f"{case_no}: task {name} refused {data}: {exc.message} {exc.fields}") from exc

@@ -36,7 +36,7 @@ from app.seed import (
     seed_demo,
 )
 from app.tasks.models import HumanTask, TaskStatus
-from app.tasks.service import list_tasks
+from app.tasks.service import can_work_on, list_tasks
 from app.walker import WalkError, fill_form, walk_case
 
 BUNDLES = Path(__file__).parent / "api" / "bundles"
@@ -278,6 +278,15 @@ def test_seed_leaves_shipped_cases_waiting_in_every_stage(config, database):
                                                                       HumanTask.status == TaskStatus.completed))]
         assert {a["action"] for a in answers} >= {"opinion", "return", "extension"}
         assert all(("extension_days" in a) == (a["action"] == "extension") for a in answers)
+        # each step done by one of the people whose role, place and department fit it; the administrator
+        # only where nobody does (a village without a grid worker of its own)
+        people = [u for u in s.scalars(select(User)) if not u.is_admin]
+        done = list(s.scalars(select(HumanTask).where(HumanTask.status == TaskStatus.completed)))
+        doers = {t.id: s.get(User, t.completed_by_id) for t in done}
+        assert all(can_work_on(doers[t.id], t) if not doers[t.id].is_admin
+                   else not any(can_work_on(p, t) for p in people) for t in done)
+        assert sum(doers[t.id].is_admin for t in done) < len(done) / 5
+        assert {doers[t.id].username for t in done if t.name == "department_opinion"} >= {"dept_hrss", "dept_justice"}
         # the papers of the flow are on the cases, held by the fields of the tasks that produced them
         files = list(s.scalars(select(Attachment)))
         names = Counter(re.sub(r"^.*书面意见", "书面意见", a.filename) for a in files)
