@@ -110,6 +110,7 @@ def _demo_users() -> tuple[DemoUser, ...]:
         DemoUser("receiver", "李红梅", "柳树村网格员", (Role.receiver,), "liushu"),
         DemoUser("receiver_village2", "王小军", "石桥村便民服务代办员", (Role.receiver,), "shiqiao"),
         DemoUser("receiver_town", "赵敏", "河口镇受理窗口", (Role.receiver,), "hekou"),
+        DemoUser("receiver_town2", "钱秀兰", "山前镇受理窗口", (Role.receiver,), "shanqian"),
     ]
     names = iter(_LIAISON_NAMES)
     for code, name, kind in DEPARTMENTS:
