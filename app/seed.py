@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import logging
 import random
@@ -420,8 +421,7 @@ def _create_cases(session: Session, users: dict[str, User], *, process_id: str, 
             choices, limits = _walk_plan(scenario, body, units[body["location"]["org_unit"]].level)
             walk_case(session, admin, case.case_no, scenario.steps, rng, codes=codes, affirmative=0.9,
                       strict=False, choices=choices, until=scenario.until, limits=limits, before_step=pace,
-                      attach=lambda task, field, data: _demo_document(session, doer(task), task, field, data),
-                      doer=doer)
+                      attach=functools.partial(_demo_document, session), doer=doer)
         log.debug("%s: %s", case.case_no, scenario.key)
         numbers.append(case.case_no)
         ids.append(case.id)

@@ -543,7 +543,7 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
               codes: list[str] | None = None, affirmative: float = 0.7, strict: bool = True,
               choices: Mapping[str, Any] | None = None, until: Collection[str] = (),
               limits: Mapping[str, int] | None = None, before_step: Callable[[HumanTask], None] | None = None,
-              attach: Callable[[HumanTask, str, dict[str, Any]], int | None] | None = None,
+              attach: Callable[[User, HumanTask, str, dict[str, Any]], int | None] | None = None,
               doer: Callable[[HumanTask], User] | None = None) -> int:
     """Complete up to `steps` open tasks of a case with generated data; return how many were completed.
 
@@ -555,9 +555,9 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
     mapping for every time the task comes up or a list of mappings used in turn (the last one
     repeats), e.g. `{"department_opinion": [{"action": "return"}, {"action": "opinion"}]}`.
     `before_step` is called with each task before it is completed (e.g. to move the clock on).
-    `attach(task, field, data)` may add a file to the case for a file field of the task's form (the
-    answers so far in `data`) and return its id, which the field then holds. `doer(task)` says who
-    completes a task (`actor` when not given; `actor` lists the tasks either way).
+    `doer(task)` says who completes a task (`actor` when not given; `actor` lists the tasks either way).
+    `attach(doer, task, field, data)` may add a file to the case for a file field of the task's form (the
+    answers so far in `data`) and return its id, which the field then holds.
     With `strict`, invalid data and incidents raise `WalkError`; otherwise each step runs in a
     savepoint, and a failing step is rolled back, logged and ends the walk.
     """
@@ -579,14 +579,14 @@ def walk_case(session: Session, actor: User, case_no: str, steps: int, rng: rand
         data.update(_steer(choices, task.name, used))
         for field in unchosen(schema, data):  # as the task page sends it: no working days with an opinion
             data.pop(field, None)
+        by = doer(task) if doer else actor
         for field, several in (file_fields(schema).items() if attach else ()):
-            kept = attach(task, field, data)
+            kept = attach(by, task, field, data)
             if kept is not None:
                 data[field] = [str(kept)] if several else str(kept)
         name = task.name
         if before_step is not None:
             before_step(task)
-        by = doer(task) if doer else actor
         try:
             if strict:
                 case = complete_task(session, by, task.id, data)
