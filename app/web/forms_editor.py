@@ -102,9 +102,10 @@ class FieldRow:
 COMPLEX_WHEN = "json"
 
 
-def _when_of(found: list[Any]) -> tuple[str, bool]:
-    """A row's `when` and whether its branch requires it, from the schema's branches of the field."""
-    if len(found) == 1 and not found[0].negate and len(found[0].values) == 1:
+def _when_of(found: list[Any], listed: list[Any] | None) -> tuple[str, bool]:
+    """A row's `when` and whether its branch requires it, from the schema's branches of the field and
+    those of them in conditions the list writes (a field with any other condition is the JSON's)."""
+    if found == listed and len(found) == 1 and not found[0].negate and len(found[0].values) == 1:
         return f"{found[0].field}={json.dumps(found[0].values[0], ensure_ascii=False)}", found[0].required
     return COMPLEX_WHEN, False
 
@@ -178,19 +179,14 @@ def rows_from_schema(schema: Any, ui: Any) -> list[FieldRow]:
     ui = ui if isinstance(ui, dict) else {}
     required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
     conditional = branches(schema)
-    # what the list can edit: the conditions it writes (see `_listed`), and no other on the same field
-    listed = [node for node in [{k: schema[k] for k in ("if", "then", "else") if k in schema},
-                                *(schema.get("allOf") or [])] if _listed(node)]
     editable = branches({"properties": schema["properties"], "required": schema.get("required") or [],
-                         "allOf": listed})
+                         "allOf": [node for node in [_top_condition(schema), *(schema.get("allOf") or [])]
+                                   if _listed(node)]})
     rows = []
     for key, prop in schema["properties"].items():
         kind = row_type(prop, ui.get(key))
         title = str(prop.get("title") or "") if isinstance(prop, dict) else ""
-        when, needed = ("", False)
-        if key in conditional:
-            when, needed = _when_of(conditional[key]) if editable.get(key) == conditional[key] else (COMPLEX_WHEN,
-                                                                                                    False)
+        when, needed = _when_of(conditional[key], editable.get(key)) if key in conditional else ("", False)
         rows.append(FieldRow(key=key, orig=key, title=title, type=kind, required=key in required or needed,
                              options=_choice_lines(prop) if isinstance(prop, dict) and kind != "complex" else "",
                              when=when))
@@ -379,11 +375,16 @@ def _listed(node: Any) -> bool:
             and all(v == {} for v in (then.get("properties") or {}).values()))
 
 
+def _top_condition(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema's own if/then/else, as one node like those of its `allOf`."""
+    return {k: schema[k] for k in ("if", "then", "else") if k in schema}
+
+
 def _write_conditions(schema: dict[str, Any], rows: list[FieldRow], keys: dict[str, str]) -> set[str]:
     """Rewrite the list's if/then conditions (in `allOf`) from the rows' `when`; keep the others. Returns
     the keys of the fields now shown on a condition (required by it, if at all, not by the form)."""
     kept = [node for node in (schema.get("allOf") or []) if not _listed(node)]
-    if "if" in schema and _listed({k: schema[k] for k in ("if", "then", "else") if k in schema}):
+    if "if" in schema and _listed(_top_condition(schema)):
         schema.pop("if")
         schema.pop("then", None)
     groups: dict[tuple[str, str], dict[str, list[str]]] = {}
