@@ -179,9 +179,9 @@ def rows_from_schema(schema: Any, ui: Any) -> list[FieldRow]:
     ui = ui if isinstance(ui, dict) else {}
     required = set(schema.get("required") or []) if isinstance(schema.get("required"), list) else set()
     conditional = branches(schema)
+    listed = [node for node in [_top_condition(schema), *(schema.get("allOf") or [])] if _listed(node)]
     editable = branches({"properties": schema["properties"], "required": schema.get("required") or [],
-                         "allOf": [node for node in [_top_condition(schema), *(schema.get("allOf") or [])]
-                                   if _listed(node)]})
+                         "allOf": listed})
     rows = []
     for key, prop in schema["properties"].items():
         kind = row_type(prop, ui.get(key))
@@ -190,6 +190,15 @@ def rows_from_schema(schema: Any, ui: Any) -> list[FieldRow]:
         rows.append(FieldRow(key=key, orig=key, title=title, type=kind, required=key in required or needed,
                              options=_choice_lines(prop) if isinstance(prop, dict) and kind != "complex" else "",
                              when=when))
+    # the JSON's: other conditions, and one on a field the list offers no choices of; a condition names
+    # its fields together, so they are all the JSON's or all the list's
+    offered = {value for value, _owner, _label in when_choices(rows)}
+    json_fields = {row.key for row in rows if row.when not in ("", *offered)}
+    while grown := {name for node in listed if _named(node) & json_fields for name in _named(node)} - json_fields:
+        json_fields |= grown
+    for row in rows:
+        if row.key in json_fields:
+            row.when, row.required = COMPLEX_WHEN, row.key in required
     return rows
 
 
@@ -306,10 +315,15 @@ def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[Fie
     """Rewrite the schema's top-level fields (and the hints' field keys and order) from the list.
 
     Returns the new schema, the new hints and whether it worked; on a bad row (empty, invalid or repeated
-    key, an option that is not a number in a number field) the row carries the error and nothing changes.
+    key, an option that is not a number in a number field, a condition on a value no other field offers)
+    the row carries the error and nothing changes.
     """
     ok = True
     seen: set[str] = set()
+    choices = {value: owner for value, owner, _label in when_choices(rows)}
+    # per row, the conditions it may take: the values of the other fields' choices
+    offered = {row.orig or row.key: {v for v, owner in choices.items() if owner != (row.orig or row.key)}
+               for row in rows}
     for row in rows:
         row.error = None
         if not row.key:
@@ -327,6 +341,9 @@ def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[Fie
                 except ValueError:
                     row.error = _("选项“%(value)s”不是数字", value=line.partition(" = ")[0].strip())
                     break
+        if row.error is None and row.when not in ("", COMPLEX_WHEN) and row.when not in offered[row.orig or row.key]:
+            # a value its field no longer offers, or no choice of another field at all
+            row.error = _("显示条件不再有效，请重新选择")
         ok = ok and row.error is None
     if not ok:
         return schema, ui, False
@@ -375,16 +392,28 @@ def _listed(node: Any) -> bool:
             and all(v == {} for v in (then.get("properties") or {}).values()))
 
 
+def _named(node: dict[str, Any]) -> set[str]:
+    """The fields an if/then of the list's shape shows on its condition."""
+    then = node["then"]
+    return {*(then.get("required") or []), *(then.get("properties") or {})}
+
+
 def _top_condition(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema's own if/then/else, as one node like those of its `allOf`."""
     return {k: schema[k] for k in ("if", "then", "else") if k in schema}
 
 
 def _write_conditions(schema: dict[str, Any], rows: list[FieldRow], keys: dict[str, str]) -> set[str]:
-    """Rewrite the list's if/then conditions (in `allOf`) from the rows' `when`; keep the others. Returns
+    """Rewrite the list's if/then conditions (in `allOf`) from the rows' `when`; keep the others (and those
+    naming a field whose condition is the JSON's). Returns
     the keys of the fields now shown on a condition (required by it, if at all, not by the form)."""
-    kept = [node for node in (schema.get("allOf") or []) if not _listed(node)]
-    if "if" in schema and _listed(_top_condition(schema)):
+    json_fields = {row.orig or row.key for row in rows if row.when == COMPLEX_WHEN}
+
+    def rewritten(node: Any) -> bool:
+        return _listed(node) and not _named(node) & json_fields
+
+    kept = [node for node in (schema.get("allOf") or []) if not rewritten(node)]
+    if "if" in schema and rewritten(_top_condition(schema)):
         schema.pop("if")
         schema.pop("then", None)
     groups: dict[tuple[str, str], dict[str, list[str]]] = {}
@@ -392,9 +421,7 @@ def _write_conditions(schema: dict[str, Any], rows: list[FieldRow], keys: dict[s
     for row in rows:
         if not row.when or row.when == COMPLEX_WHEN:
             continue
-        name, _sep, value = row.when.partition("=")
-        if name not in keys or keys[name] == row.key:  # its field is gone, or it is the field itself
-            continue
+        name, _sep, value = row.when.partition("=")  # a choice of another row (checked by apply_rows)
         group = groups.setdefault((keys[name], value), {"required": [], "properties": []})
         group["required" if row.required else "properties"].append(row.key)
         conditioned.add(row.key)

@@ -346,6 +346,33 @@ def test_the_field_list_keeps_conditions_only_the_json_says():
     assert [(r.key, r.when) for r in rows] == [("kind", ""), ("x", "json"), ("y", "json")]
     rewritten, _ui, ok = apply_rows(schema, None, rows)
     assert ok and rewritten == schema  # an if/then/else is the JSON's to edit
+    # a condition of the list's shape on a field it offers no choices of is the JSON's too
+    free = {"type": "object", "properties": {"kind": {"type": "string"}, "x": {"type": "string"}},
+            "allOf": [{"if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["x"]}}]}
+    rows = rows_from_schema(free, None)
+    assert [(r.when, r.required) for r in rows] == [("", False), ("json", False)]
+    assert apply_rows(free, None, rows)[0] == free
+    # one condition names x and y, and y has another: both are the JSON's, and the condition stays whole
+    shared = {"type": "object", "properties": {k: {"type": "string", "enum": ["a", "b"]} for k in ("kind", "x", "y")},
+              "allOf": [{"if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["x", "y"]}},
+                        {"if": {"properties": {"x": {"const": "b"}}}, "then": {"required": ["y"]}, "else": {}}]}
+    rows = rows_from_schema(shared, None)
+    assert [r.when for r in rows] == ["", "json", "json"]
+    assert apply_rows(shared, None, rows)[0] == shared
+
+
+def test_the_field_list_refuses_a_condition_no_field_offers():
+    from app.web.forms_editor import apply_rows, rows_from_schema
+
+    schema = {"type": "object", "properties": {"kind": {"type": "string", "enum": ["a", "b"]}, "x": {"type": "string"}}}
+    for bad in ('kind="c"', "kind=c", 'x="a"', 'gone="a"', "whatever"):
+        rows = rows_from_schema(schema, None)
+        rows[1].when = bad
+        kept, _ui, ok = apply_rows(schema, None, rows)
+        assert (ok, kept, rows[1].error) == (False, schema, "显示条件不再有效，请重新选择"), bad
+    rows = rows_from_schema(schema, None)
+    rows[0].when = 'kind="a"'  # its own value
+    assert apply_rows(schema, None, rows)[2] is False and rows[0].error
 
 
 def test_save_publish_and_discard(app, api, database, org):
