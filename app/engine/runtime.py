@@ -363,8 +363,10 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not callable(v) and not hasattr(v, "__spec__")}
 
 
-def _variables(workflow: Any) -> dict[str, Any]:
-    if workflow.is_completed():
+def _variables(workflow: Any, completed: bool) -> dict[str, Any]:
+    """The case's variables: the last task's data, and the workflow's own once it has `completed`
+    (as `_finish` judged it: one walk of the task tree, not two)."""
+    if completed:
         merged = dict(workflow.data)
         if workflow.last_task is not None:
             merged.update(workflow.last_task.data)
@@ -552,7 +554,7 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
         ready=_ready_tasks(workflow),
         timers=_timers(workflow),
         completed=completed,
-        variables=_variables(workflow),
+        variables=_variables(workflow, completed),
         events=events,
         ran=tuple(ran),
         error=error,
