@@ -43,6 +43,10 @@ def get_task(session: Session, user: User, raw_id: str) -> Any:
     body["form_name"] = task.form
     body["data"] = service.task_data(session, task) if task.status == "open" else (task.data or {})
     body["can_complete"] = service.can_work_on(user, task) and task.status == "open"
+    # who each person field of the form may name (the drop-down of the browser's form)
+    body["people"] = {key: [{"username": u.username, "display_name": u.display_name, "org_unit": u.org_unit.code}
+                            for u in users]
+                      for key, users in service.form_people(session, task, body["form"]["schema"]).items()}
     return jsonify(body)
 
 

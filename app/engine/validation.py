@@ -43,6 +43,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from app.engine.specs import BPMN_NS, FORM_PROPERTY, NS, SPIFF_NS, UI_FORM_PROPERTY, make_parser, parse_xml
 from app.engine.timers import ClockedCycle
+from app.forms.schema import ROLE_KEYWORD
 
 DEFAULT_ROLES = ("receiver", "mediator", "department", "service", "leader")
 
@@ -164,7 +165,7 @@ def validate_bundle(files: Mapping[str, bytes], *, known_processes: Collection[s
                     "未知的文件类型：请使用 .bpmn、.bpmn20.xml、.dmn 或 .json")
         elif kind in ("form", "ui"):
             form_names.add(name)
-            _check_form_file(name, data, kind, out)
+            _check_form_file(name, data, kind, out, _role_names(roles))
         else:
             doc = _Doc(name, kind, data)
             _read_xml(doc, out)
@@ -360,8 +361,9 @@ def _check_references(doc: _Doc, processes: set[str], decisions: set[str], forms
                         f"用户任务“{_label(node)}”使用的表单“{value}”{_NOT_PUBLISHED_ZH}", node.get("id"))
 
 
-def _check_form_file(name: str, data: bytes, kind: str, out: _Problems) -> None:
-    """Check that a form file is JSON and, unless it only holds layout hints, a valid JSON Schema."""
+def _check_form_file(name: str, data: bytes, kind: str, out: _Problems, roles: list[str]) -> None:
+    """Check that a form file is JSON and, unless it only holds layout hints, a valid JSON Schema whose
+    person fields (`x-role`) offer a known role."""
     if data.startswith(b"\xef\xbb\xbf"):
         out.add(name, 1, "the file starts with a byte-order mark (BOM); save it as UTF-8 without BOM",
                 "文件以字节顺序标记（BOM）开头；请保存为不带 BOM 的 UTF-8")
@@ -397,6 +399,26 @@ def _check_form_file(name: str, data: bytes, kind: str, out: _Problems) -> None:
         out.add(name, _json_line(lines, path),
                 f"not a valid JSON Schema (Draft 2020-12) at {pointer}: {detail}",
                 f"不是有效的 JSON Schema（Draft 2020-12），位置 {pointer}：{detail}")
+    choices = ", ".join(roles)
+    for path, role in _role_keywords(schema, ()):
+        if role not in roles:
+            pointer = "/" + "/".join(str(part) for part in path)
+            out.add(name, _json_line(lines, path),
+                    f"{ROLE_KEYWORD} at {pointer} names no known role ({role!r}); use one of {choices}",
+                    f"{pointer} 的 {ROLE_KEYWORD} 不是已知角色（{role!r}）；请使用以下之一：{choices}")
+
+
+def _role_keywords(node: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[Any, ...], Any]]:
+    """(path, value) of each `x-role` keyword in a schema (the role a person field offers)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == ROLE_KEYWORD and path[-1:] != ("properties",):  # not a field of that name
+                yield (*path, key), value
+            else:
+                yield from _role_keywords(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _role_keywords(value, (*path, i))
 
 
 def _json_lines(text: str) -> dict[tuple[Any, ...], int]:

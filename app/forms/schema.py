@@ -1,8 +1,9 @@
-"""Reading the JSON Schemas of task forms: local references, the fields that hold files, and the fields
-that belong to one choice (if/then).
+"""Reading the JSON Schemas of task forms: local references, the fields that hold files or name a
+person, and the fields that belong to one choice (if/then).
 
 Shared by the form renderer of the browser (`app.web.formrender`) and the task service, which checks
-that a completion's files are files of its case whoever sends it.
+that a completion's files are files of its case, and the people it names users who may be named,
+whoever sends it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from typing import Any
 #: the JSON Schema `format` of a field that holds an uploaded file (react-jsonschema-form's word); its
 #: value in the task's data is the attachment's id, as text
 FILE_FORMAT = "data-url"
+#: the `format` of a field that names a OneStop user by username (a task the process assigns to that
+#: person: the receiving leader of the day); `ROLE_KEYWORD` says which role's users it offers
+USER_FORMAT = "username"
+ROLE_KEYWORD = "x-role"
 
 
 def _pointer(root: Mapping[str, Any], ref: str) -> Any:
@@ -52,7 +57,17 @@ def resolve(schema: Any, root: Mapping[str, Any] | None = None, depth: int = 0) 
 def file_references(schema: Mapping[str, Any], data: Any) -> list[tuple[str, Any]]:
     """Each value of `data` that a file field of `schema` holds, with its dotted path (`evidence.1`,
     `parties.0.id_card`), in the order of the data."""
-    return list(_files(resolve(schema), data, "", schema, 0))
+    return [(path, value) for path, value, _field in _held(resolve(schema), data, "", schema, 0, FILE_FORMAT)]
+
+
+def user_references(schema: Mapping[str, Any], data: Any) -> list[tuple[str, Any, str | None]]:
+    """Each value of `data` that a person field of `schema` holds (`format: username`), with its
+    dotted path and the role the field offers (its `x-role`, None for any user)."""
+    found = []
+    for path, value, field in _held(resolve(schema), data, "", schema, 0, USER_FORMAT):
+        role = field.get(ROLE_KEYWORD)
+        found.append((path, value, role if isinstance(role, str) and role else None))
+    return found
 
 
 def file_fields(schema: Mapping[str, Any]) -> dict[str, bool]:
@@ -68,22 +83,24 @@ def file_fields(schema: Mapping[str, Any]) -> dict[str, bool]:
     return found
 
 
-def _files(schema: dict[str, Any], value: Any, path: str, root: Mapping[str, Any], depth: int
-           ) -> Iterator[tuple[str, Any]]:
+def _held(schema: dict[str, Any], value: Any, path: str, root: Mapping[str, Any], depth: int, fmt: str
+          ) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(path, value, field schema) of each value of the data a field of format `fmt` holds."""
     if depth > 16:
         return
-    if schema.get("format") == FILE_FORMAT:
+    if schema.get("format") == fmt:
         if value is not None:
-            yield path, value
+            yield path, value, schema
         return
     if isinstance(value, Mapping):
         for key, sub in (schema.get("properties") or {}).items():
             if key in value:
-                yield from _files(resolve(sub, root), value[key], f"{path}.{key}" if path else key, root, depth + 1)
+                yield from _held(resolve(sub, root), value[key], f"{path}.{key}" if path else key, root, depth + 1,
+                                 fmt)
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         items = resolve(schema["items"], root)
         for i, item in enumerate(value):
-            yield from _files(items, item, f"{path}.{i}" if path else str(i), root, depth + 1)
+            yield from _held(items, item, f"{path}.{i}" if path else str(i), root, depth + 1, fmt)
 
 
 @dataclass(frozen=True)

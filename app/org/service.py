@@ -7,11 +7,11 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from app.db import RowSelect, select_rows
+from app.db import RowSelect, json_array_has, select_rows
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import Department, OrgLevel, OrgUnit, Role, User
 
@@ -152,6 +152,19 @@ AREA_ROLES = (Role.receiver, Role.mediator, Role.leader, Role.designer, Role.adm
 def sees_area(user: User) -> bool:
     """True when the user sees cases by place (not only those dispatched to their department)."""
     return user.has_role(*AREA_ROLES)
+
+
+def people_for(session: Session, unit: OrgUnit, role: str | None = None,
+               usernames: Iterable[str] | None = None) -> list[User]:
+    """The active users a form may name for a case of `unit` (a person field, `format: username`):
+    those of `unit` or a unit above it, with `role` when one is given, by name; `usernames`: only
+    those (to check what a form sent)."""
+    query = select(User).where(User.active.is_(True), User.org_unit_id.in_(unit.lineage_ids))
+    if role is not None:
+        query = query.where(json_array_has(User.roles, bindparam("role", role, type_=String)))
+    if usernames is not None:
+        query = query.where(User.username.in_(list(usernames)))
+    return list(session.scalars(query.order_by(User.display_name, User.username)))
 
 
 def can_see_org_unit(user: User, unit: OrgUnit) -> bool:

@@ -24,9 +24,9 @@ from app.cases.service import (
 )
 from app.db import RowSelect, set_columns
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
-from app.forms.schema import file_references
+from app.forms.schema import ROLE_KEYWORD, USER_FORMAT, file_references, resolve, user_references
 from app.org.models import OrgUnit, Role, User
-from app.org.service import sees_area
+from app.org.service import people_for, sees_area
 from app.processes.service import load_spec
 from app.tasks.models import HumanTask, TaskStatus
 
@@ -245,6 +245,33 @@ def _foreign_files(session: Session, task: HumanTask, schema: dict[str, Any], da
             for path, value in references if not (isinstance(value, str) and value in known)}
 
 
+def form_people(session: Session, task: HumanTask, schema: dict[str, Any]) -> dict[str, list[User]]:
+    """{key: the users it may name} of each top-level person field of the task's form (`format:
+    username`), for a client to offer them as the browser's drop-down does."""
+    found = {}
+    for key, field in (resolve(schema).get("properties") or {}).items():
+        field = resolve(field, schema)
+        if field.get("format") == USER_FORMAT:
+            role = field.get(ROLE_KEYWORD)
+            found[key] = people_for(session, task.case.org_unit, role if isinstance(role, str) and role else None)
+    return found
+
+
+def _unknown_people(session: Session, task: HumanTask, schema: dict[str, Any], data: Any) -> dict[str, str]:
+    """{path: message} for each value of a person field that is not the username of someone the field
+    may name (`app.org.service.people_for`: active, of its role, of the case's place or above): a typed
+    name that matched no one left the task it assigns in the role's common inbox without a word."""
+    references = [(path, value, role) for path, value, role in user_references(schema, data) if value != ""]
+    if not references:
+        return {}
+    names = {value for _path, value, _role in references if isinstance(value, str)}
+    found = people_for(session, task.case.org_unit, usernames=names) if names else []
+    roles = {person.username: person.roles for person in found}
+    return {path: f"no active user {value!r} with the role {role} here" if role else f"no active user {value!r} here"
+            for path, value, role in references
+            if not (isinstance(value, str) and value in roles and (role is None or role in roles[value]))}
+
+
 def complete_task(session: Session, user: User, task_id: int, data: Any) -> MediationCase:
     """Validate the form data, check permission and openness, then advance the case's process."""
     task, open_rows = _locked_task(session, user, task_id)
@@ -257,7 +284,8 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
     if data is None:
         data = {}
     form = task_form(session, task)
-    errors = validate_form_data(form["schema"], data) or _foreign_files(session, task, form["schema"], data)
+    errors = (validate_form_data(form["schema"], data) or _foreign_files(session, task, form["schema"], data)
+              or _unknown_people(session, task, form["schema"], data))
     if errors:
         raise InvalidInput("the form has errors", fields=errors)
     case = task.case

@@ -11,6 +11,9 @@ schema `if`/`then`) is rendered in a fieldset that is hidden and disabled while 
 made; app.js shows it when the choice changes (without JavaScript, a submission with the choice made
 comes back with the field shown), and `read_form()` drops what it held when its choice was not made.
 
+A string field of `format: username` names a person (with `x-role`, one of that role): a drop-down of
+the people `build_form(people=)` lists, a username in the data.
+
 HTML names are the fields' dotted paths (`parties.0.name`), the same paths the validation errors use,
 so every message lands next to its field.
 """
@@ -29,7 +32,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from app.forms.schema import FILE_FORMAT, branches, resolve, unchosen
+from app.forms.schema import FILE_FORMAT, ROLE_KEYWORD, USER_FORMAT, branches, resolve, unchosen, user_references
 from app.timeutil import LOCAL_TZ
 
 #: choices up to this many are radio buttons; more are a drop-down list
@@ -50,6 +53,8 @@ _TEXTUAL = frozenset({"text", "textarea", "number", "date", "datetime", "time", 
                       "file", "json"})
 
 Upload = Callable[[str, FileStorage], int]
+#: the people a person field (`format: username`) offers, for its role (None: any): (username, label)
+People = Callable[[str | None], Sequence[tuple[str, str]]]
 
 
 @dataclass
@@ -100,6 +105,11 @@ class Form:
 
 
 # --- text in two languages ---------------------------------------------------------------------
+
+def person_choices(users: Sequence[Any]) -> list[tuple[str, str]]:
+    """(username, "name（place）") of each user, for a person field's drop-down (`build_form(people=)`)."""
+    return [(u.username, f"{u.display_name or u.username}{_('（')}{u.org_unit.name}{_('）')}") for u in users]
+
 
 def split_title(text: str) -> tuple[str, str]:
     """Split "事项类别 Category" into ("事项类别", "Category"); text in one language comes back twice."""
@@ -225,6 +235,8 @@ def widget_of(key: str, schema: Mapping[str, Any], ui: Mapping[str, Any], *, req
         return "json"
     if kind == "object":
         return "group" if isinstance(schema.get("properties"), Mapping) else "json"
+    if kind == "string" and schema.get("format") == USER_FORMAT:
+        return "select"  # the people who may be named, listed when the form is built
     options = _options(key, schema, ui, departments)
     if options:
         if hint in ("radio", "select"):
@@ -300,11 +312,12 @@ def _shown(widget: str, value: Any) -> Any:
 class _Builder:
     def __init__(self, root: Mapping[str, Any], errors: Mapping[str, str], raw: Mapping[str, str],
                  departments: Sequence[tuple[str, str]], use_defaults: bool,
-                 file_lookup: Callable[[list[int]], list[Any]] | None) -> None:
+                 file_lookup: Callable[[list[int]], list[Any]] | None, people: People | None) -> None:
         self.root = root
         self.errors = dict(errors)
         self.raw = raw
         self.departments = departments
+        self.people = people
         self.use_defaults = use_defaults
         self.file_lookup = file_lookup
         self.used: set[str] = set()
@@ -371,6 +384,8 @@ class _Builder:
             items = resolve(schema.get("items"), self.root)
             result.options = _options(key, items, ui.get("items") or {}, self.departments)
             result.multiple = True
+        elif widget == "select" and schema.get("format") == USER_FORMAT:
+            result.options = self.person_options(schema, value)
         elif widget in ("select", "radios"):
             result.options = _options(key, schema, ui, self.departments)
         elif widget == "yesno":
@@ -403,6 +418,16 @@ class _Builder:
             result.help = result.help or _("每行一项")
         return result
 
+    def person_options(self, schema: Mapping[str, Any], value: Any) -> list[Option]:
+        """The people a person field may name; a value that is none of them stays listed as it is, so
+        that the server's word on it lands next to it."""
+        role = schema.get(ROLE_KEYWORD)
+        people = self.people(role if isinstance(role, str) and role else None) if self.people else ()
+        options = [Option(username, label) for username, label in people]
+        if isinstance(value, str) and value and all(o.value != value for o in options):
+            options.append(Option(value, value))
+        return options
+
     def rows(self, result: Field, schema: Mapping[str, Any], ui: Mapping[str, Any], value: Any) -> None:
         items = resolve(schema.get("items"), self.root)
         item_ui = ui.get("items") if isinstance(ui.get("items"), Mapping) else {}
@@ -427,11 +452,12 @@ class _Builder:
 def build_form(schema: Mapping[str, Any], ui: Mapping[str, Any] | None, values: Mapping[str, Any] | None = None,
                errors: Mapping[str, str] | None = None, *, raw: Mapping[str, str] | None = None,
                departments: Sequence[tuple[str, str]] = (), use_defaults: bool = True,
-               file_lookup: Callable[[list[int]], list[Any]] | None = None) -> Form:
-    """The fields of a form to render, with values (defaults where none) and errors next to their fields."""
+               file_lookup: Callable[[list[int]], list[Any]] | None = None, people: People | None = None) -> Form:
+    """The fields of a form to render, with values (defaults where none) and errors next to their fields.
+    `people`: who a person field offers (none without it)."""
     ui = ui or {}
     root = resolve(schema)
-    builder = _Builder(root, errors or {}, raw or {}, departments, use_defaults, file_lookup)
+    builder = _Builder(root, errors or {}, raw or {}, departments, use_defaults, file_lookup, people)
     if _type(root) == "object" or "properties" in root:
         fields = builder.object_fields(root, ui, values or {}, "")
     else:
@@ -742,6 +768,11 @@ def friendly_errors(schema: Mapping[str, Any], data: Any, fallback: Mapping[str,
                 missing = error.message.split("'")[1] if "'" in error.message else ""
                 path = f"{path}.{missing}" if path and missing else (missing or path)
             errors.setdefault(path or "data", _message(error))
+    people = {path for path, _value, _role in user_references(schema, data)}  # the server names no one else
     for key, message in (fallback or {}).items():
-        errors.setdefault(key, _("必填") if message == "required" else message)
+        if message == "required":
+            message = _("必填")
+        elif key in people:
+            message = _("请从名单中选择")
+        errors.setdefault(key, message)
     return errors

@@ -28,13 +28,15 @@ from sqlalchemy.orm import Session
 
 from app.engine.validation import validate_bundle
 from app.errors import DomainError, NotFound
-from app.forms.schema import branches, choice_of
+from app.forms.schema import ROLE_KEYWORD, USER_FORMAT, branches, choice_of
 from app.org.models import Department
+from app.org.service import people_for
 from app.processes.service import BundleInvalid, list_latest_processes
 from app.studio import drafts
 from app.web import bp, login_required, page_session
 from app.web.attachments import upload_limits
-from app.web.formrender import Field, Form, build_form, localized
+from app.web.cases import role_labels
+from app.web.formrender import Field, Form, build_form, localized, person_choices
 
 #: who may open the editor (designers and admins edit, leaders read)
 READERS = ("designer", "leader", "admin")
@@ -42,7 +44,7 @@ UI_SUFFIXES = (".ui.json", "-uischema.json")
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}\.json$")
 #: the field types the friendly list offers (anything else is edited in the JSON)
-SIMPLE_TYPES = ("string", "textarea", "integer", "number", "boolean", "date", "multi")
+SIMPLE_TYPES = ("string", "textarea", "integer", "number", "boolean", "date", "multi", "person")
 MAX_NOTE = 2000
 MAX_ROWS = 200
 NEW_SCHEMA = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "", "type": "object",
@@ -73,7 +75,8 @@ def ui_name_for(session: Session, filename: str) -> str:
 
 def type_labels() -> dict[str, str]:
     return {"string": _("文字"), "textarea": _("长文字"), "integer": _("整数"), "number": _("数字"),
-            "boolean": _("是/否"), "date": _("日期"), "multi": _("多选"), "complex": _("复杂（在 JSON 中编辑）")}
+            "boolean": _("是/否"), "date": _("日期"), "multi": _("多选"), "person": _("人员"),
+            "complex": _("复杂（在 JSON 中编辑）")}
 
 
 # --- the friendly field list ----------------------------------------------------------------------
@@ -159,6 +162,9 @@ def row_type(prop: Any, hints: Any) -> str:
     if kind == "string":
         if prop.get("format") == "date":
             return "date"
+        if prop.get("format") == USER_FORMAT:
+            role = prop.get(ROLE_KEYWORD)
+            return "person" if role is None or role in role_labels() else "complex"
         if prop.get("format") not in (None, ""):
             return "complex"
         return "textarea" if widget == "textarea" else "string"
@@ -187,9 +193,12 @@ def rows_from_schema(schema: Any, ui: Any) -> list[FieldRow]:
         kind = row_type(prop, ui.get(key))
         title = str(prop.get("title") or "") if isinstance(prop, dict) else ""
         when, needed = _when_of(conditional[key], editable.get(key)) if key in conditional else ("", False)
+        if kind == "person":  # the role whose people it offers, in the row's options
+            options = str(prop.get(ROLE_KEYWORD) or "")
+        else:
+            options = _choice_lines(prop) if isinstance(prop, dict) and kind != "complex" else ""
         rows.append(FieldRow(key=key, orig=key, title=title, type=kind, required=key in required or needed,
-                             options=_choice_lines(prop) if isinstance(prop, dict) and kind != "complex" else "",
-                             when=when))
+                             options=options, when=when))
     # the JSON's: other conditions, and one on a field the list offers no choices of; a condition names
     # its fields together, so they are all the JSON's or all the list's
     offered = {value for value, _owner, _label in when_choices(rows)}
@@ -279,11 +288,19 @@ def _apply_type(prop: dict[str, Any], row: FieldRow, hints: dict[str, Any]) -> N
                     prop[key] = prop["items"][key]
         for key in ("items", "uniqueItems", "minItems", "maxItems"):
             prop.pop(key, None)
-    if row.type in ("string", "textarea", "date"):
+    if row.type != "person":
+        prop.pop(ROLE_KEYWORD, None)
+    if row.type in ("string", "textarea", "date", "person"):
         prop["type"] = "string"
         if row.type == "date":
             prop["format"] = "date"
-        elif prop.get("format") == "date":
+        elif row.type == "person":
+            prop["format"] = USER_FORMAT
+            if row.options:
+                prop[ROLE_KEYWORD] = row.options
+            else:
+                prop.pop(ROLE_KEYWORD, None)
+        elif prop.get("format") in ("date", USER_FORMAT):
             prop.pop("format")
     elif row.type in ("integer", "number", "boolean"):
         prop["type"] = row.type
@@ -302,8 +319,8 @@ def _apply_type(prop: dict[str, Any], row: FieldRow, hints: dict[str, Any]) -> N
         hints["ui:widget"] = "textarea"
     elif hints.get("ui:widget") == "textarea":
         hints.pop("ui:widget")
-    if row.type == "boolean":
-        _set_options(prop, [], "boolean")
+    if row.type in ("boolean", "person"):
+        _set_options(prop, [], row.type)
     elif row.type == "multi":
         _set_options(prop["items"], lines, "string")
     else:
@@ -341,6 +358,8 @@ def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[Fie
                 except ValueError:
                     row.error = _("选项“%(value)s”不是数字", value=line.partition(" = ")[0].strip())
                     break
+        if row.error is None and row.type == "person" and row.options not in ("", *role_labels()):
+            row.error = _("没有“%(role)s”这个角色", role=row.options)
         if row.error is None and row.when not in ("", COMPLEX_WHEN) and row.when not in offered[row.orig or row.key]:
             # a value its field no longer offers, or no choice of another field at all
             row.error = _("显示条件不再有效，请重新选择")
@@ -542,7 +561,9 @@ def workspace(s: Session, filename: str, ui_name: str, schema_text: str, ui_text
     if isinstance(schema, dict) and not ws.schema_problems:
         try:
             departments = [(d.code, d.name) for d in s.scalars(select(Department).order_by(Department.id))]
-            ws.form = build_form(schema, ui if isinstance(ui, dict) else {}, departments=departments)
+            # a person field lists the people of the designer's place and above, as a case there would
+            ws.form = build_form(schema, ui if isinstance(ui, dict) else {}, departments=departments,
+                                 people=lambda role: person_choices(people_for(s, g.user.org_unit, role)))
             _no_row_buttons(ws.form.fields)
         except Exception:  # noqa: BLE001 - a schema the renderer cannot handle is shown as such, never a 500
             current_app.logger.exception("form preview of %s failed", filename)
@@ -624,7 +645,7 @@ def _page(s: Session, ws: Workspace, state: dict[str, Any], *, editable: bool, n
     used_by, without_hints = usage(s, ws.filename, ws.ui_name)
     body = render_template(
         "web/form_editor.html", ws=ws, state=state, used_by=used_by, without_hints=without_hints,
-        editable=editable, note=note, types=type_labels(),
+        editable=editable, note=note, types=type_labels(), roles=role_labels(),
         publish_errors=publish_errors or [], note_error=note_error, history=history, draft=draft,
         draft_by=draft_by, studio=studio_link("web.studio"), simple_types=SIMPLE_TYPES,
         **upload_limits())
@@ -764,5 +785,5 @@ def studio_form_preview(filename: str) -> Any:
             template = "web/form_editor_light.html"
         else:
             template = "web/form_editor_workspace.html"
-        return render_template(template, ws=ws, editable=editable, types=type_labels(), simple_types=SIMPLE_TYPES,
-                               oob=True, **upload_limits())
+        return render_template(template, ws=ws, editable=editable, types=type_labels(), roles=role_labels(),
+                               simple_types=SIMPLE_TYPES, oob=True, **upload_limits())

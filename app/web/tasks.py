@@ -15,6 +15,7 @@ from app.attachments.service import MAX_FILES, add_attachment, case_attachments,
 from app.cases.models import MediationCase
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.org.models import Department, User
+from app.org.service import people_for
 from app.tasks.models import HumanTask, TaskStatus
 from app.tasks.service import can_reassign, can_work_on, complete_task, get_task, task_data, task_form
 from app.timeutil import parse_iso
@@ -30,6 +31,7 @@ from app.web.formrender import (
     friendly_errors,
     initial_values,
     localized,
+    person_choices,
     read_form,
 )
 from app.web.inbox import back_to, case_url, problem_text, task_actions, who_waits
@@ -125,6 +127,9 @@ def task(task_id: int) -> Any:
             notice, status = _state(g.user, task)
             departments = [(d.code, d.name) for d in _departments(s)]
 
+            def people(role: str | None) -> list[tuple[str, str]]:
+                return person_choices(people_for(s, task.case.org_unit, role))
+
             def files(ids: list[int]) -> list[Any]:
                 return case_attachments(s, task.case_id, ids)
 
@@ -132,13 +137,13 @@ def task(task_id: int) -> Any:
                 return _page(s, task, None, data=data(), notice=notice, status=status if posting else 200)
             if not posting:
                 values = initial_values(schema, data(), _case_values(task.case))
-                form = build_form(schema, ui, values, departments=departments, file_lookup=files)
+                form = build_form(schema, ui, values, departments=departments, file_lookup=files, people=people)
                 return _page(s, task, form, data=data())
 
             uploads = [f for f in request.files.values() if f.filename]
             if len(uploads) > MAX_FILES:
                 form = build_form(schema, ui, initial_values(schema, data(), _case_values(task.case)),
-                                  departments=departments, file_lookup=files)
+                                  departments=departments, file_lookup=files, people=people)
                 return _page(s, task, form, data=data(), status=422, has_errors=True,
                              notice=_("一次最多上传 %(n)s 个文件。", n=MAX_FILES))
 
@@ -155,7 +160,8 @@ def task(task_id: int) -> Any:
             if action:
                 values = apply_action(submitted.data, action)
                 form = build_form(schema, ui, values, submitted.errors, raw=submitted.raw,
-                                  departments=departments, use_defaults=False, file_lookup=files)
+                                  departments=departments, use_defaults=False, file_lookup=files,
+                                  people=people)
                 return _page(s, task, form, data=data())
             errors = submitted.errors
             if not errors:
@@ -167,7 +173,7 @@ def task(task_id: int) -> Any:
                 errors = {**friendly_errors(schema, submitted.data), **errors}
             if errors:
                 form = build_form(schema, ui, submitted.data, errors, raw=submitted.raw, departments=departments,
-                                  use_defaults=False, file_lookup=files)
+                                  use_defaults=False, file_lookup=files, people=people)
                 return _page(s, task, form, data=data(), status=422, has_errors=True)
             stuck = task.status == TaskStatus.open
             title, case_no = localized(task.title), case.case_no

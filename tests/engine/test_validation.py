@@ -299,6 +299,20 @@ def test_a_form_that_is_not_a_json_schema_reports_each_bad_keyword() -> None:
     assert all("Draft 2020-12" in p.message for p in problems)
 
 
+def test_a_person_field_must_offer_a_known_role() -> None:
+    amount = '"amount": {"type": "number", "minimum": 0},'
+    leader = amount + '\n    "leader": {"type": "string", "format": "username", "x-role": "leader"},'
+    assert validate_bundle(edit(valid_files(), FORM, amount, leader)) == []
+    files = edit(valid_files(), FORM, amount, leader.replace('"leader"}', '"boss"}'))
+    problem = only(validate_bundle(files))
+    assert (problem.file, problem.line) == (FORM, line_of(files[FORM], '"boss"'))
+    assert problem.message == ("x-role at /properties/leader/x-role names no known role ('boss'); use one of receiver, "
+                               "mediator, department, service, leader")
+    # a field that happens to be called x-role is a field, not the keyword
+    named = edit(valid_files(), FORM, '"amount": {', '"x-role": {"type": "string"},\n    "amount": {')
+    assert validate_bundle(named) == []
+
+
 def test_a_form_must_be_an_object() -> None:
     problem = only(validate_bundle({**valid_files(), FORM: b"[1, 2]"}))
     assert (problem.file, problem.line) == (FORM, 1)

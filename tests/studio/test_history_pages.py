@@ -242,7 +242,8 @@ def field_post(html: str, token: str = "") -> dict[str, str]:
     options = r'<textarea id="f\d+_options" name="(f\d+_options)"[^>]*>(.*?)</textarea>'
     for name, value in re.findall(options, html, re.S):
         data[name] = unescape(value)
-    for name, block in re.findall(r'<select id="f\d+_when" name="(f\d+_when)"[^>]*>(.*?)</select>', html, re.S):
+    choices = r'<select id="f\d+_(?:when|options)" name="(f\d+_(?:when|options))"[^>]*>(.*?)</select>'
+    for name, block in re.findall(choices, html, re.S):
         chosen = re.search(r'<option value="([^"]*)" selected', block)
         data[name] = unescape(chosen.group(1)) if chosen else ""
     for name in re.findall(r'<input type="hidden" name="(f\d+_when)" value="json">', html):
@@ -283,6 +284,33 @@ def test_field_list_edits_rewrite_the_schema(app, api, database, org):
     assert "字段名“note”重复了" in body and "字段列表有错误，表单没有改动。" in body
     kept = json.loads(textarea(body, "fe-schema"))
     assert kept == schema
+
+
+def test_the_field_list_makes_a_field_name_a_person_of_a_role(app, api, database, org):
+    """A designer turns a field into a choice of people (人员) of one role: written as `format: username`
+    with `x-role`, previewed as a drop-down of that role's people, and turned back into plain text."""
+    deploy_triage(api)
+    designer = client_for(app, "designer")
+    html = page(designer, "/studio/forms/triage.json")
+    data = field_post(html)
+    token = data["csrf_token"]
+    data.update({"source": "fields", "f1_type": "person", "f1_options": "leader", "f1_title": "包案领导"})
+    body = designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True)
+    schema = json.loads(textarea(body, "fe-schema"))
+    assert schema["properties"]["note"] == {"type": "string", "title": "包案领导", "format": "username",
+                                            "x-role": "leader"}
+    preview = body.split('id="f-note"')[1].split("</select>")[0]
+    assert '<option value="leader"' in preview and '<option value="mediator"' not in preview
+    data = field_post(body, token)
+    assert (data["f1_type"], data["f1_options"]) == ("person", "leader")  # read back into the list
+    # a role that does not exist changes nothing and says so; back to text drops the person keywords
+    data.update({"source": "fields", "f1_options": "boss"})
+    body = designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True)
+    assert "没有“boss”这个角色" in body and json.loads(textarea(body, "fe-schema")) == schema
+    data = field_post(body, token)
+    data.update({"source": "fields", "f1_type": "string", "f1_options": ""})
+    body = designer.post("/studio/forms/triage.json/preview", data=data).get_data(as_text=True)
+    assert json.loads(textarea(body, "fe-schema"))["properties"]["note"] == {"type": "string", "title": "包案领导"}
 
 
 def test_the_field_list_sets_when_a_field_shows(app, api, database, org):

@@ -193,6 +193,38 @@ def test_departments_listed_from_the_database_with_names(ctx):
     assert read_form(schema, {}, sent, departments=DEPARTMENTS).data == {"departments": ["hrss", "housing"]}
 
 
+def test_a_person_field_offers_the_people_of_its_role(ctx):
+    schema = {"type": "object", "properties": {
+        "leader": {"type": "string", "title": "包案领导 Leader", "format": "username", "x-role": "leader"},
+        "anyone": {"type": "string", "format": "username"}}}
+    asked: list[str | None] = []
+
+    def people(role: str | None) -> list[tuple[str, str]]:
+        asked.append(role)
+        if role == "leader":
+            return [("zheng", "郑国华（青溪县）"), ("li", "李明（河口镇）")]
+        return [("wu", "吴思远（青溪县）")]
+
+    form = build_form(schema, {}, {"leader": "li"}, people=people)
+    leader, anyone = form.fields
+    assert (leader.widget, anyone.widget) == ("select", "select") and asked == ["leader", None]
+    assert [(o.value, o.label, o.selected) for o in leader.options] == [
+        ("zheng", "郑国华（青溪县）", False), ("li", "李明（河口镇）", True)]
+    sent, _reader = browser_submit(render(form))
+    assert read_form(schema, {}, sent).data == {"leader": "li"}
+    sent, _reader = browser_submit(render(form), {"leader": ""})
+    assert read_form(schema, {}, sent).data == {}  # nobody chosen: left out, as any empty choice
+
+    # a name no longer offered (the leader left) stays listed as it was, with the server's word beside it
+    errors = friendly_errors(schema, {"leader": "gone"}, {"leader": "no active user 'gone' with the role leader here"})
+    assert errors == {"leader": "请从名单中选择"}
+    form = build_form(schema, {}, {"leader": "gone"}, errors, people=people)
+    assert [(o.value, o.selected) for o in form.fields[0].options][-1] == ("gone", True)
+    assert form.fields[0].error == "请从名单中选择"
+    # without a list of people (a preview elsewhere) the field is an empty choice, never a free text box
+    assert [o.value for o in build_form(schema, {}, {}).fields[0].options] == []
+
+
 def test_titles_in_the_ui_language(flask_app):
     assert split_title("事项类别 Category") == ("事项类别", "Category")
     assert split_title("村(社区) Village") == ("村(社区)", "Village")
