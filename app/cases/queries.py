@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import clock, engine
+from app.bilingual import split_title
 from app.cases.models import SEARCHED, CaseEvent, CaseStatus, MediationCase
 from app.cases.service import DEADLINE_KEYS
 from app.db import Base, in_small_set
@@ -53,18 +54,7 @@ PAST_STAGES: dict[str, frozenset[str]] = {
     "callback": frozenset({"closed"}),
 }
 INTAKE_FORM = "intake.json"
-_LAST_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef][^\s]*(?=\s+[A-Za-z(])")
 BPMN_NS = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
-
-
-def split_title(title: str | None) -> tuple[str, str]:
-    """Split a bilingual title "劳动争议/欠薪 Labour and wage arrears" into (Chinese, English)."""
-    text = (title or "").strip()
-    found = list(_LAST_CJK.finditer(text))
-    if not found:
-        return text, text
-    end = found[-1].end()
-    return text[:end].strip(), text[end:].strip()
 
 
 # --- scope -----------------------------------------------------------------------------------------

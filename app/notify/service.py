@@ -12,8 +12,8 @@ from sqlalchemy import ColumnElement, Integer, String, and_, bindparam, insert, 
 from sqlalchemy.orm import Session
 
 from app import clock
+from app.bilingual import split_title
 from app.cases.models import MediationCase
-from app.cases.queries import split_title
 from app.db import Database, Prepared, UTCDateTime, json_array_has, send_at_flush
 from app.notify.channels import Channel
 from app.notify.models import Notification, NotificationKind, OutboxMessage, OutboxStatus

@@ -14,6 +14,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from app.bilingual import split_title
 from app.cases import queries
 from app.cases.models import CaseStatus, MediationCase
 from app.cases.service import open_incidents, retry_case, visible_case
@@ -33,7 +34,7 @@ def english() -> bool:
 @bp.app_template_global()
 def bilingual(title: str | None) -> str:
     """The part of a bilingual "中文 English" title in the page's language."""
-    zh, en = queries.split_title(title)
+    zh, en = split_title(title)
     return en if english() else zh
 
 

@@ -32,6 +32,7 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from app.bilingual import split_title
 from app.forms.schema import FILE_FORMAT, ROLE_KEYWORD, USER_FORMAT, branches, resolve, unchosen, user_references
 from app.timeutil import LOCAL_TZ
 
@@ -47,7 +48,6 @@ ACTION = "_action"
 _DEPARTMENT_KEY = re.compile(r"(^|[_.])(departments?|depts?)$", re.IGNORECASE)
 _DEPARTMENT_TITLE = re.compile(r"(部门|单位)", re.IGNORECASE)
 _PHONE_KEY = re.compile(r"(phone|mobile|tel)$|电话|手机", re.IGNORECASE)
-_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 #: widgets whose emptiness decides whether a repeated row was left blank
 _TEXTUAL = frozenset({"text", "textarea", "number", "date", "datetime", "time", "email", "url", "tel", "lines",
                       "file", "json"})
@@ -109,23 +109,6 @@ class Form:
 def person_choices(users: Sequence[Any]) -> list[tuple[str, str]]:
     """(username, "name（place）") of each user, for a person field's drop-down (`build_form(people=)`)."""
     return [(u.username, f"{u.display_name or u.username}{_('（')}{u.org_unit.name}{_('）')}") for u in users]
-
-
-def split_title(text: str) -> tuple[str, str]:
-    """Split "事项类别 Category" into ("事项类别", "Category"); text in one language comes back twice."""
-    text = (text or "").strip()
-    last = None
-    for match in _CJK.finditer(text):
-        last = match
-    if last is None:
-        return text, text
-    end = last.end()
-    while end < len(text) and text[end] in ")）]】」":
-        end += 1
-    chinese, english = text[:end].strip(), text[end:].strip()
-    if not chinese or not re.search(r"[A-Za-z]", english):
-        return text, text
-    return chinese, english
 
 
 def localized(text: Any) -> str:

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask, render_template
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from app.bilingual import split_title
 from app.forms.schema import Branch, branches
 from app.tasks.service import validate_form_data
 from app.web.formrender import (
@@ -23,7 +24,6 @@ from app.web.formrender import (
     friendly_errors,
     initial_values,
     read_form,
-    split_title,
     widget_of,
 )
 
@@ -231,6 +231,13 @@ def test_titles_in_the_ui_language(flask_app):
     assert split_title("当场化解（即办） On the spot") == ("当场化解（即办）", "On the spot")
     assert split_title("Only English") == ("Only English", "Only English")
     assert split_title("只有中文") == ("只有中文", "只有中文")
+    # what sticks to the Chinese goes with it; a Chinese part needs no space before English
+    assert split_title("到县级? County?") == ("到县级?", "County?")
+    assert split_title("一站式联合调处（127+N） One-stop 127+N mediation") == ("一站式联合调处（127+N）",
+                                                                            "One-stop 127+N mediation")
+    assert split_title("督办2 Supervise") == ("督办2", "Supervise")
+    assert split_title("调解员Mediator") == ("调解员", "Mediator")
+    assert split_title("中文 123") == ("中文 123", "中文 123") and split_title(None) == ("", "")
     schema, ui = load(ROOT / "forms" / "intake.json")
     with flask_app.test_request_context("/", headers={"Cookie": "lang=en"}):
         form = build_form(schema, ui)
