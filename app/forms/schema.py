@@ -70,16 +70,25 @@ def user_references(schema: Mapping[str, Any], data: Any) -> list[tuple[str, Any
     return found
 
 
+def takes_files(field: Mapping[str, Any], root: Mapping[str, Any]) -> bool | None:
+    """Whether a (resolved) field holds files: None when it does not, else whether it takes several
+    (an array of them). The schema alone says so (`format: data-url`), for the browser's form and the
+    server's check of what a completion refers to alike."""
+    if field.get("format") == FILE_FORMAT:
+        return False
+    if field.get("type") == "array" and resolve(field.get("items"), root).get("format") == FILE_FORMAT:
+        return True
+    return None
+
+
 def file_fields(schema: Mapping[str, Any]) -> dict[str, bool]:
     """{key: takes several files} of the form's top-level file fields."""
     root = resolve(schema)
     found = {}
     for key, sub in (root.get("properties") or {}).items():
-        sub = resolve(sub, schema)
-        if sub.get("format") == FILE_FORMAT:
-            found[key] = False
-        elif sub.get("type") == "array" and resolve(sub.get("items"), schema).get("format") == FILE_FORMAT:
-            found[key] = True
+        many = takes_files(resolve(sub, schema), schema)
+        if many is not None:
+            found[key] = many
     return found
 
 

@@ -33,7 +33,15 @@ from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from app.bilingual import split_title
-from app.forms.schema import FILE_FORMAT, ROLE_KEYWORD, USER_FORMAT, branches, resolve, unchosen, user_references
+from app.forms.schema import (
+    ROLE_KEYWORD,
+    USER_FORMAT,
+    branches,
+    resolve,
+    takes_files,
+    unchosen,
+    user_references,
+)
 from app.timeutil import LOCAL_TZ
 
 #: choices up to this many are radio buttons; more are a drop-down list
@@ -197,7 +205,7 @@ def widget_of(key: str, schema: Mapping[str, Any], ui: Mapping[str, Any], *, req
     if hint == "hidden":
         return "hidden"
     items = resolve(schema.get("items"), root) if kind == "array" else {}
-    if hint in ("file", "files") or schema.get("format") == FILE_FORMAT or items.get("format") == FILE_FORMAT:
+    if takes_files(schema, root or schema) is not None:
         return "file"
     if kind == "boolean":
         if hint in ("radio", "select"):
