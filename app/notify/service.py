@@ -118,9 +118,17 @@ def notify_tasks_created(session: Session, created: Iterable[tuple[MediationCase
                         f"新待办：{case.case_no}「{case.title}」— {_chinese(task.title)}")
 
 
-def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, reason: str) -> None:
-    """Tell the case's mediators that a department returned its dispatch (退单)."""
+def returned_reason(data: Any) -> str:
+    """Why a department returned its dispatch (退单), from what its completed task holds."""
+    if not isinstance(data, dict):
+        return ""
+    return str(data.get("return_reason") or data.get("reason") or data.get("text") or "")
+
+
+def notify_task_returned(session: Session, case: MediationCase, task: HumanTask, data: Any) -> None:
+    """Tell the case's mediators that a department returned its dispatch (退单) with the task's `data`."""
     who = task.department.name if task.department else task.role
+    reason = returned_reason(data)
     text = f"退单：{who} 退回了 {case.case_no}「{case.title}」" + (f"，理由：{reason}" if reason else "")
     _tell(session, NotificationKind.task_returned, case, task, text, unit_path=case.org_unit.path,
           role=Role.mediator.value)

@@ -316,7 +316,6 @@ def complete_task(session: Session, user: User, task_id: int, data: Any) -> Medi
         # a department returned a wrong dispatch (退单): the case's mediators must re-dispatch
         from app.notify.service import notify_task_returned
 
-        reason = data.get("return_reason") or data.get("reason") or data.get("text") or ""
-        notify_task_returned(session, case, task, str(reason))
+        notify_task_returned(session, case, task, data)
     sync_case(session, case, spec, step, actor=user, action=action, open_tasks=open_rows)
     return case

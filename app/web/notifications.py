@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.cases.models import MediationCase
 from app.notify.models import Notification
-from app.notify.service import list_notifications, mark_read, unread_count
+from app.notify.service import list_notifications, mark_read, returned_reason, unread_count
+from app.org.models import Department
 from app.tasks.models import HumanTask
 from app.web import bp, login_required, page_session
 
@@ -39,19 +40,30 @@ def notifications() -> Any:
 
 
 def _about(session: Session, items: list[Notification]) -> dict[int, dict[str, str]]:
-    """{notification id: case_no, case title, task title} of the new and overdue tasks among them: the
-    page words those in its own language (the stored text is the Chinese sentence an SMS carries)."""
-    wanted = [n for n in items if n.kind in ("task_new", "task_overdue") and n.case_id and n.task_id]
+    """{notification id: case_no, case title, task title; for a returned dispatch the department and
+    its reason} of the task notifications among them: the page words them in its own language (the
+    stored text is the Chinese sentence an SMS carries)."""
+    wanted = [n for n in items if n.kind in ("task_new", "task_overdue", "task_returned") and n.case_id
+              and n.task_id]
     if not wanted:
         return {}
     cases = {row.id: row for row in session.execute(
         select(MediationCase.id, MediationCase.case_no, MediationCase.title)
         .where(MediationCase.id.in_({n.case_id for n in wanted})))}
-    tasks = {row.id: row.title for row in session.execute(
-        select(HumanTask.id, HumanTask.title).where(HumanTask.id.in_({n.task_id for n in wanted})))}
-    return {n.id: {"case_no": cases[n.case_id].case_no, "case_title": cases[n.case_id].title,
-                   "task_title": tasks[n.task_id] or ""}
-            for n in wanted if n.case_id in cases and n.task_id in tasks}
+    tasks = {row.id: row for row in session.execute(
+        select(HumanTask.id, HumanTask.title, HumanTask.role, HumanTask.data, Department.name)
+        .outerjoin(Department, Department.id == HumanTask.department_id)
+        .where(HumanTask.id.in_({n.task_id for n in wanted})))}
+    found = {}
+    for n in wanted:
+        if n.case_id not in cases or n.task_id not in tasks:
+            continue
+        task = tasks[n.task_id]
+        found[n.id] = {"case_no": cases[n.case_id].case_no, "case_title": cases[n.case_id].title,
+                       "task_title": task.title or ""}
+        if n.kind == "task_returned":
+            found[n.id].update(who=task.name or task.role, reason=returned_reason(task.data))
+    return found
 
 
 @bp.get("/notifications/badge")

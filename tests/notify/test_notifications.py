@@ -54,6 +54,30 @@ def test_returned_dispatch_tells_the_mediators(api):
     assert r.status_code == 200
     note = bell(api, "mediator")["items"][0]
     assert note["kind"] == "task_returned" and "不属于本部门职责" in note["text"]
+    assert note["text"] == f"退单：人社局 退回了 {case_no}「拖欠工资」，理由：不属于本部门职责"
+
+
+def test_the_page_words_a_returned_dispatch_in_its_language_and_leads_to_the_case(client, api):
+    import re
+
+    case_no = start_two_step(api)
+    [triage] = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]
+    api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss"]}})
+    [opinion] = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"]
+    r = api.post(f"/tasks/{opinion['id']}/complete", "hrss",
+                 json={"data": {"action": "return", "text": "不属于本部门职责", "opinion_item": {"text": "退"}}})
+    assert r.status_code == 200, r.get_json()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "mediator", "password": "test-password-1", "csrf_token": token})
+    html = client.get("/notifications").get_data(as_text=True)
+    returned = html.split("kind-task_returned")[1].split("</li>")[0]
+    assert f"人社局 退回了 {case_no}「拖欠工资」，理由：不属于本部门职责" in returned
+    # its department task is done: the link goes to the case, which waits for the re-dispatch
+    assert f'name="next" value="/cases/{case_no}"' in returned and "查看事项" in returned
+    client.get("/lang/en")
+    returned = client.get("/notifications").get_data(as_text=True).split("kind-task_returned")[1].split("</li>")[0]
+    assert f"人社局 returned {case_no}「拖欠工资」, reason: 不属于本部门职责" in returned
 
 
 def test_overdue_once_and_sms_through_the_outbox(api, database):
