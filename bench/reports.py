@@ -83,7 +83,7 @@ def seed(db, n: int, rng: random.Random) -> float:
         ids = {"units": [u.id for u in units], "depts": [d.id for d in depts], "county": county.id}
         # the cases need a runtime spec to point at (the reports never read it): the shipped flow's
         deploy_bundle(s, {**read_bundle_dir(ROOT / "processes"), **read_bundle_dir(ROOT / "forms")}, note="bench")
-        spec_id = pin_runtime_spec(s, latest_process_version(s, "mediation")).id
+        spec_id = pin_runtime_spec(s, latest_process_version(s, "mediation"))
     cats = [c for c, w in CATEGORIES for _ in range(w)]
     span = 3 * 365 * 86400
     batch_cases, batch_tasks = [], []

@@ -195,7 +195,7 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
     pv, newest_deployment = process_to_start(session, process_id or DEFAULT_PROCESS)
     if not pv.executable:
         raise InvalidInput("not executable", fields={"process_id": "this process is not executable"})
-    runtime_spec = pin_runtime_spec(session, pv, newest_deployment=newest_deployment)
+    runtime_spec_id = pin_runtime_spec(session, pv, newest_deployment=newest_deployment)
     now = clock.now()
     case_no = next_case_no(session, prefix, now.astimezone(LOCAL_TZ).year)
     variables = {
@@ -212,14 +212,14 @@ def create_case(session: Session, actor: User | None, intake: Intake, *, process
         "received_at": local_iso(now),
     }
     variables.update(data or {})
-    spec = load_spec(session, runtime_spec.id)
+    spec = load_spec(session, runtime_spec_id)
     step = engine.start(spec.compiled, variables, script_functions(session, unit))
     case = MediationCase(
         case_no=case_no, title=intake.title, description=intake.description, category=intake.category,
         urgency=intake.urgency, channel=intake.channel, citizen_name=intake.citizen_name,
         citizen_phone=intake.citizen_phone, org_unit_id=unit.id, org_unit=unit, address=intake.address,
         status=CaseStatus.open, stage="intake", level=unit.level, process_id=pv.process_id,
-        process_version=pv.version, runtime_spec_id=runtime_spec.id, created_at=now, updated_at=now,
+        process_version=pv.version, runtime_spec_id=runtime_spec_id, created_at=now, updated_at=now,
         created_by_id=actor.id if actor else None, departments=[],
     )
     # the case row goes in as its first step leaves it (stage, deadlines, ...): one INSERT, no UPDATE

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import engine
 from app.audit import service as audit
-from app.db import upsert
+from app.db import after_commit, upsert
 from app.errors import InvalidInput, NotFound
 from app.org.models import LANE_ROLES, User
 from app.processes.models import (
@@ -235,27 +235,30 @@ def _newest(session: Session, model: Any, name: Any, names: set[str]) -> dict[st
     return {getattr(row, name.key): row for row in rows}
 
 
-def pin_runtime_spec(session: Session, pv: ProcessVersion, *, newest_deployment: int | None = None) -> RuntimeSpec:
+def pin_runtime_spec(session: Session, pv: ProcessVersion, *, newest_deployment: int | None = None) -> int:
     """Pin the files a case starting now runs on: the process version, and the newest called
-    processes, decisions and forms it needs (transitively).
+    processes, decisions and forms it needs (transitively); return the id of their runtime spec.
 
     Which files those are changes only with a new deployment, so the answer is remembered per newest
     deployment id (`newest_deployment`, when the caller read it with the version: `process_to_start`):
-    a case start then costs one query here instead of one per called process.
+    a case start then asks nothing here. It is remembered once its transaction has committed (a runtime
+    spec row is never changed nor deleted after), so a remembered id is always of a row that exists.
     """
     if newest_deployment is None:
         newest_deployment = session.scalar(select(func.max(Deployment.id))) or 0
     pin = (str(session.get_bind().url), pv.id, newest_deployment)
     known = SPEC_CACHE.pins.get(pin)
     if known is not None:
-        spec = session.get(RuntimeSpec, known[0])
-        if spec is not None and spec.key == known[1]:  # not a row of a transaction that was rolled back
-            return spec
-    spec = _pin(session, pv)
-    if len(SPEC_CACHE.pins) > 1024:
-        SPEC_CACHE.pins.clear()
-    SPEC_CACHE.pins[pin] = (spec.id, spec.key)
-    return spec
+        return known
+    spec_id = _pin(session, pv).id
+
+    def remember() -> None:
+        if len(SPEC_CACHE.pins) > 1024:
+            SPEC_CACHE.pins.clear()
+        SPEC_CACHE.pins[pin] = spec_id
+
+    after_commit(session, remember)
+    return spec_id
 
 
 def _pin(session: Session, pv: ProcessVersion) -> RuntimeSpec:
@@ -322,8 +325,8 @@ class _SpecCache:
 
     def __init__(self, size: int = 256) -> None:
         self._items: OrderedDict[tuple[str, int], LoadedSpec] = OrderedDict()
-        #: (database, process version id, newest deployment id) -> (runtime spec id, its key)
-        self.pins: dict[tuple[str, int, int], tuple[int, str]] = {}
+        #: (database, process version id, newest deployment id) -> runtime spec id (of a committed row)
+        self.pins: dict[tuple[str, int, int], int] = {}
         self._size = size
         self._lock = threading.Lock()
 

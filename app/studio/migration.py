@@ -30,7 +30,7 @@ from app.engine import migration as engine_migration
 from app.engine.migration import Blocker
 from app.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.org.models import Role, User
-from app.processes.models import ProcessVersion, RuntimeSpec
+from app.processes.models import ProcessVersion
 from app.processes.service import LoadedSpec, list_process_versions, load_spec, pin_runtime_spec
 from app.tasks.models import HumanTask, TaskStatus
 
@@ -185,7 +185,7 @@ def parse_case_request(payload: dict[str, Any]) -> tuple[int, bool]:
 @dataclass(frozen=True)
 class _Target:
     version: ProcessVersion
-    runtime_spec: RuntimeSpec
+    runtime_spec_id: int
     spec: LoadedSpec
 
 
@@ -202,8 +202,8 @@ def _target(session: Session, versions: list[ProcessVersion], number: int) -> _T
     pv = _version(versions, number, "to_version")
     if not pv.executable:
         raise InvalidInput(f"version {number} is not executable", fields={"to_version": "not executable"})
-    runtime_spec = pin_runtime_spec(session, pv)
-    return _Target(pv, runtime_spec, load_spec(session, runtime_spec.id))
+    runtime_spec_id = pin_runtime_spec(session, pv)
+    return _Target(pv, runtime_spec_id, load_spec(session, runtime_spec_id))
 
 
 def _changed_forms(old: LoadedSpec, new: LoadedSpec) -> set[str]:
@@ -231,12 +231,12 @@ def _move(session: Session, actor: User, case: MediationCase, target: _Target, *
         return result
     source = {"version": case.process_version, "runtime_spec": case.runtime_spec_id}
     case.process_version = target.version.version
-    case.runtime_spec_id = target.runtime_spec.id
+    case.runtime_spec_id = target.runtime_spec_id
     add_event(session, case, "migrated", actor=actor,
               message=f"v{source['version']} → v{target.version.version}",
               data={"process": case.process_id, "from_version": source["version"],
                     "to_version": target.version.version, "from_runtime_spec": source["runtime_spec"],
-                    "to_runtime_spec": target.runtime_spec.id, "continued_tasks": result.continued})
+                    "to_runtime_spec": target.runtime_spec_id, "continued_tasks": result.continued})
     sync_case(session, case, target.spec, outcome.step, actor=actor,
               action={"op": "migrate", "to_version": target.version.version})
     # the tasks that carry on keep their rows (ids, assignees, claims); only a changed label is new

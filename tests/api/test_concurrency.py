@@ -115,5 +115,5 @@ def test_the_first_cases_after_a_deployment_at_the_same_moment_share_one_pin(api
     files = {n: (BUNDLES / n).read_text() for n in ("two_step.bpmn", "triage.json", "opinion.json")}
     assert api.deploy(files).status_code == 201
     pins = first_holds_while_second_asks(
-        database, lambda s: pin_runtime_spec(s, latest_process_version(s, "two_step")).id)
+        database, lambda s: pin_runtime_spec(s, latest_process_version(s, "two_step")))
     assert pins["first"] == pins["second"]

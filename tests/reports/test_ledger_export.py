@@ -58,7 +58,7 @@ def _world(session):
 
 
 def _case(w, case_id: int, created: datetime, **fields):
-    return case_row(case_id, created, **{"spec_id": w["spec"].id, "org_unit_id": w["county"].id, **fields})
+    return case_row(case_id, created, **{"spec_id": w["spec"], "org_unit_id": w["county"].id, **fields})
 
 
 def _task(w, case_id: int, n: int, **fields):

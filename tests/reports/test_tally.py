@@ -46,7 +46,7 @@ def _world(session) -> dict:
     spec = pin_runtime_spec(session, latest_process_version(session, "mediation"))
     session.flush()
     return {"units": [county.id, *[t.id for t in towns], *[v.id for v in villages]],
-            "towns": towns, "departments": [d.id for d in departments], "spec": spec.id}
+            "towns": towns, "departments": [d.id for d in departments], "spec": spec}
 
 
 def _maybe(rng: random.Random, moment: datetime, hours: tuple[int, int], chance: float) -> datetime | None:
