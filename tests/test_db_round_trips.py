@@ -64,6 +64,27 @@ def test_a_completion_reads_its_user_with_the_lock_and_writes_with_the_answer(ap
     assert sorted(t["department"] for t in r.get_json()["open_tasks"]) == ["hrss"]
 
 
+def test_a_case_start_reads_its_place_and_process_with_its_user(api, database, monkeypatch):
+    """A case created through the API reads its user, its place, its process's newest version and the
+    newest deployment in one round trip (four before); once the first case of a deployment committed,
+    its pinned files are not read again (a fifth round trip per case before)."""
+    deploy_two_step(api)
+    api.token("receiver")
+    assert api.intake(process_id="two_step").status_code == 201  # the first pins the files
+    with round_trips(monkeypatch) as calls, sql_sent(database.engine) as sent:
+        r = api.intake(process_id="two_step")
+    assert r.status_code == 201, r.get_json()
+    assert [_table(s) for s in calls[0]] == ["app_user", "org_unit", "process_version", "deployment"]
+    assert not [s for s in sent if s.startswith("SELECT") and "FROM runtime_spec" in s]
+    # a body that is no case reads nothing ahead, and says what is wrong
+    with round_trips(monkeypatch) as calls:
+        r = api.intake(process_id="two_step", location={"org_unit": "nowhere"})
+    assert r.status_code == 422 and r.get_json()["fields"] == {"location.org_unit": "no such org unit"}
+    assert [_table(s) for s in calls[0]] == ["app_user", "org_unit", "process_version", "deployment"]
+    r = api.post("/cases", "receiver", json={"title": 5})
+    assert r.status_code == 422 and "title" in r.get_json()["fields"]
+
+
 def test_a_token_of_no_user_gets_401_and_the_lock_read_ahead_is_let_go(api, client, triage):
     from app.api import issue_token
 

@@ -13,7 +13,7 @@ from app.api import bp, json_body, require_roles, with_user
 from app.api.serialize import case_detail, case_summary
 from app.cases.models import MediationCase
 from app.cases.queries import overdue_clause, text_match, with_department
-from app.cases.service import create_case, parse_intake, retry_case, visible_case
+from app.cases.service import case_start_reads, create_case, parse_intake, retry_case, visible_case
 from app.errors import BadRequest, InvalidInput
 from app.org.models import Department, OrgUnit, Role, User
 from app.org.service import sees_area
@@ -22,8 +22,13 @@ from app.tasks.models import HumanTask
 PAGE_SIZE = 50
 
 
+def _start_reads() -> list[Any]:
+    """A case start's first reads (its place, its process), read with the user in one round trip."""
+    return case_start_reads(request.get_json(silent=True))
+
+
 @bp.post("/cases")
-@with_user()
+@with_user(ahead=_start_reads)
 def post_case(session: Session, user: User) -> Any:
     require_roles(user, Role.receiver, Role.mediator, Role.leader)
     body = json_body()

@@ -33,8 +33,8 @@ from app.db import (
 )
 from app.errors import Conflict, InvalidInput, NotFound
 from app.org.models import LANE_ROLES, Department, OrgUnit, Role, User
-from app.org.service import can_see_org_unit, get_org_unit, sees_area
-from app.processes.service import LoadedSpec, load_spec, pin_runtime_spec, process_to_start
+from app.org.service import can_see_org_unit, get_org_unit, org_unit_read, sees_area
+from app.processes.service import LoadedSpec, load_spec, pin_runtime_spec, process_to_start, process_to_start_reads
 from app.scheduler.models import PendingTimer
 from app.tasks.models import HumanTask, TaskStatus
 from app.timeutil import LOCAL_TZ, local_iso, now_iso, parse_iso
@@ -112,6 +112,19 @@ def parse_intake(payload: Any) -> Intake:
         raise InvalidInput("the case is not valid", fields=errors)
     return Intake(title=title, description=description, channel=channel, citizen_name=name,
                   citizen_phone=phone, org_unit=org_unit, address=address, category=category, urgency=urgency)
+
+
+def case_start_reads(payload: Any) -> list[tuple[RowSelect, dict[str, Any]]]:
+    """What creating the case of this request body reads first (its place, its process's newest
+    version and the newest deployment), for a request to read them with its user in one round trip
+    (`app.db.read_ahead`); nothing for a body that is no case."""
+    try:
+        intake = parse_intake(payload)
+    except InvalidInput:
+        return []
+    process_id = payload.get("process_id")
+    return [org_unit_read(intake.org_unit),
+            *process_to_start_reads(process_id if isinstance(process_id, str) and process_id else DEFAULT_PROCESS)]
 
 
 @functools.cache

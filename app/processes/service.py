@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app import engine
 from app.audit import service as audit
-from app.db import after_commit, upsert
+from app.db import RowSelect, after_commit, select_rows, upsert
 from app.errors import InvalidInput, NotFound
 from app.org.models import LANE_ROLES, User
 from app.processes.models import (
@@ -183,19 +183,24 @@ def latest_process_version(session: Session, process_id: str) -> ProcessVersion:
     return process_to_start(session, process_id)[0]
 
 
-#: built once: every case created reads it
-_PROCESS_TO_START = (select(ProcessVersion, select(func.max(Deployment.id)).scalar_subquery())
-                     .where(ProcessVersion.process_id == bindparam("process_id"))
-                     .order_by(ProcessVersion.version.desc()).limit(1))
+#: built once: every case created reads them
+_NEWEST_VERSION = RowSelect(select(ProcessVersion.__table__).where(ProcessVersion.process_id == bindparam("process_id"))
+                            .order_by(ProcessVersion.version.desc()).limit(1), ProcessVersion)
+_NEWEST_DEPLOYMENT = RowSelect(select(Deployment.__table__).order_by(Deployment.id.desc()).limit(1), Deployment)
+
+
+def process_to_start_reads(process_id: str) -> list[tuple[RowSelect, dict[str, Any]]]:
+    """The reads of `process_to_start(process_id)`, for a request to send them ahead (`app.db.read_ahead`)."""
+    return [(_NEWEST_VERSION, {"process_id": process_id}), (_NEWEST_DEPLOYMENT, {})]
 
 
 def process_to_start(session: Session, process_id: str) -> tuple[ProcessVersion, int]:
-    """The newest version of a process and the id of the newest deployment, in one query: what a case
-    start needs to find its version and its pinned files (`pin_runtime_spec(newest_deployment=)`)."""
-    row = session.execute(_PROCESS_TO_START, {"process_id": process_id}).first()
-    if row is None:
+    """The newest version of a process and the id of the newest deployment, in one round trip: what a
+    case start needs to find its version and its pinned files (`pin_runtime_spec(newest_deployment=)`)."""
+    versions, deployments = select_rows(session, *process_to_start_reads(process_id))
+    if not versions:
         raise NotFound(f"no process {process_id}", fields={"process_id": "unknown process"})
-    return row[0], row[1] or 0
+    return versions[0][0], deployments[0][0].id if deployments else 0
 
 
 def get_process_version(session: Session, process_id: str, version: int) -> ProcessVersion:
