@@ -67,7 +67,7 @@ def test_a_completion_reads_its_user_with_the_lock_and_writes_with_the_answer(ap
 def test_a_case_start_reads_its_place_and_process_with_its_user(api, database, monkeypatch):
     """A case created through the API reads its user, its place, its process's newest version and the
     newest deployment in one round trip (four before); once the first case of a deployment committed,
-    its pinned files are not read again (a fifth round trip per case before)."""
+    its pinned files are not read again (a fifth round trip per case before), nor its county."""
     deploy_two_step(api)
     api.token("receiver")
     assert api.intake(process_id="two_step").status_code == 201  # the first pins the files
@@ -76,6 +76,9 @@ def test_a_case_start_reads_its_place_and_process_with_its_user(api, database, m
     assert r.status_code == 201, r.get_json()
     assert [_table(s) for s in calls[0]] == ["app_user", "org_unit", "process_version", "deployment"]
     assert not [s for s in sent if s.startswith("SELECT") and "FROM runtime_spec" in s]
+    # its deadlines' calendar is its county's: the top of its place's path, not read (a village's was)
+    assert len([s for s in sent if s.startswith("SELECT org_unit.")]) == 1
+    assert len([s for s in sent if "FROM calendar_day" in s]) == 1  # whether the cached calendar changed
     # a body that is no case reads nothing ahead, and says what is wrong
     with round_trips(monkeypatch) as calls:
         r = api.intake(process_id="two_step", location={"org_unit": "nowhere"})

@@ -187,18 +187,27 @@ def _version_stamp(session: Session, county_id: int) -> tuple[Any, ...]:
     return (count, max_id, max_created)
 
 
+def _county_id(session: Session, org_unit: OrgUnit) -> int:
+    """The id of the county an org unit lies in: the top of its path (a county is the root of its
+    tree), without a query; `find_county` for a unit without a path."""
+    ids = org_unit.lineage_ids
+    if org_unit.level == OrgLevel.county or not ids:
+        return find_county(session, org_unit).id
+    return ids[0]
+
+
 def load_calendar(session: Session, org_unit: OrgUnit) -> WorkCalendar:
     """Return the working-day calendar of the county `org_unit` lies in, cached until its rows change."""
-    county = find_county(session, org_unit)
-    key = _cache_key(session, county.id)
+    county_id = _county_id(session, org_unit)
+    key = _cache_key(session, county_id)
     with _lock:
         generation = _generations.get(key, 0)
-    stamp = (generation, *_version_stamp(session, county.id))
+    stamp = (generation, *_version_stamp(session, county_id))
     cached = _cache.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     rows = session.execute(
-        select(CalendarDay.day, CalendarDay.kind).where(CalendarDay.org_unit_id == county.id)
+        select(CalendarDay.day, CalendarDay.kind).where(CalendarDay.org_unit_id == county_id)
     ).all()
     calendar = WorkCalendar(
         days_off=(d for d, k in rows if k == CalendarKind.off),
