@@ -327,6 +327,17 @@ def _apply_type(prop: dict[str, Any], row: FieldRow, hints: dict[str, Any]) -> N
         _set_options(prop, lines, row.type)
 
 
+def _carry_over(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[FieldRow]) -> None:
+    """A row whose type just changed to or from 人员 drops its options: the column held the other
+    type's (a role, or choices), which the browser posts along with the new type."""
+    old_props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    hints = ui if isinstance(ui, dict) else {}
+    for row in rows:
+        was = row_type(old_props[row.orig], hints.get(row.orig)) if row.orig in old_props else None
+        if (row.type == "person") != (was == "person") and was is not None:
+            row.options = ""
+
+
 def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[FieldRow]
                ) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
     """Rewrite the schema's top-level fields (and the hints' field keys and order) from the list.
@@ -337,6 +348,7 @@ def apply_rows(schema: dict[str, Any], ui: dict[str, Any] | None, rows: list[Fie
     """
     ok = True
     seen: set[str] = set()
+    _carry_over(schema, ui, rows)
     choices = {value: owner for value, owner, _label in when_choices(rows)}
     # per row, the conditions it may take: the values of the other fields' choices
     offered = {row.orig or row.key: {v for v, owner in choices.items() if owner != (row.orig or row.key)}
