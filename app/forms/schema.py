@@ -60,14 +60,17 @@ def file_references(schema: Mapping[str, Any], data: Any) -> list[tuple[str, Any
     return [(path, value) for path, value, _field in _held(resolve(schema), data, "", schema, 0, FILE_FORMAT)]
 
 
+def person_role(field: Mapping[str, Any]) -> str | None:
+    """The role whose people a person field offers (its `x-role`), None for any user."""
+    role = field.get(ROLE_KEYWORD)
+    return role if isinstance(role, str) and role else None
+
+
 def user_references(schema: Mapping[str, Any], data: Any) -> list[tuple[str, Any, str | None]]:
     """Each value of `data` that a person field of `schema` holds (`format: username`), with its
-    dotted path and the role the field offers (its `x-role`, None for any user)."""
-    found = []
-    for path, value, field in _held(resolve(schema), data, "", schema, 0, USER_FORMAT):
-        role = field.get(ROLE_KEYWORD)
-        found.append((path, value, role if isinstance(role, str) and role else None))
-    return found
+    dotted path and the role the field offers (`person_role`)."""
+    return [(path, value, person_role(field))
+            for path, value, field in _held(resolve(schema), data, "", schema, 0, USER_FORMAT)]
 
 
 def takes_files(field: Mapping[str, Any], root: Mapping[str, Any]) -> bool | None:

@@ -24,7 +24,7 @@ from app.cases.service import (
 )
 from app.db import RowSelect, set_columns
 from app.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound
-from app.forms.schema import ROLE_KEYWORD, USER_FORMAT, file_references, resolve, user_references
+from app.forms.schema import USER_FORMAT, file_references, person_role, resolve, user_references
 from app.org.models import OrgUnit, Role, User
 from app.org.service import people_for, sees_area
 from app.processes.service import load_spec
@@ -252,8 +252,7 @@ def form_people(session: Session, task: HumanTask, schema: dict[str, Any]) -> di
     for key, field in (resolve(schema).get("properties") or {}).items():
         field = resolve(field, schema)
         if field.get("format") == USER_FORMAT:
-            role = field.get(ROLE_KEYWORD)
-            found[key] = people_for(session, task.case.org_unit, role if isinstance(role, str) and role else None)
+            found[key] = people_for(session, task.case.org_unit, person_role(field))
     return found
 
 

@@ -34,9 +34,9 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from app.bilingual import split_title
 from app.forms.schema import (
-    ROLE_KEYWORD,
     USER_FORMAT,
     branches,
+    person_role,
     resolve,
     takes_files,
     unchosen,
@@ -412,8 +412,7 @@ class _Builder:
     def person_options(self, schema: Mapping[str, Any], value: Any) -> list[Option]:
         """The people a person field may name; a value that is none of them stays listed as it is, so
         that the server's word on it lands next to it."""
-        role = schema.get(ROLE_KEYWORD)
-        people = self.people(role if isinstance(role, str) and role else None) if self.people else ()
+        people = self.people(person_role(schema)) if self.people else ()
         options = [Option(username, label) for username, label in people]
         if isinstance(value, str) and value and all(o.value != value for o in options):
             options.append(Option(value, value))
