@@ -158,6 +158,7 @@ def validate_bundle(files: Mapping[str, bytes], *, known_processes: Collection[s
     out = _Problems()
     docs: list[_Doc] = []
     form_names: set[str] = set()
+    role_names = _role_names(roles)
     for name, data in files.items():
         kind = file_kind(name)
         if kind is None:
@@ -165,7 +166,7 @@ def validate_bundle(files: Mapping[str, bytes], *, known_processes: Collection[s
                     "未知的文件类型：请使用 .bpmn、.bpmn20.xml、.dmn 或 .json")
         elif kind in ("form", "ui"):
             form_names.add(name)
-            _check_form_file(name, data, kind, out, _role_names(roles))
+            _check_form_file(name, data, kind, out, role_names)
         else:
             doc = _Doc(name, kind, data)
             _read_xml(doc, out)
@@ -178,7 +179,6 @@ def validate_bundle(files: Mapping[str, bytes], *, known_processes: Collection[s
     processes |= set(known_processes)
     decisions |= set(known_decisions)
     forms = form_names | set(known_forms)
-    role_names = _role_names(roles)
     for doc in docs:
         if doc.root is None:
             continue
