@@ -375,8 +375,15 @@ class RowSelect(Prepared):
             start = end
         if start != len(selected):
             raise ValueError("select only the columns of the classes given")
-        #: (the object, its relationship, the object it refers to, their columns that must match)
-        self.links: list[tuple[int, str, int, tuple[tuple[int, int], ...]]] = []
+        self._results: dict[Dialect, tuple[Any, ...]] = {}
+
+    @functools.cached_property
+    def links(self) -> list[tuple[int, str, int, tuple[tuple[int, int], ...]]]:
+        """(the object, its relationship, the object it refers to, their columns that must match) of each
+        many-to-one relationship between two classes of the row: worked out at the first read, as
+        asking a mapper for its relationships configures every mapper, and a module building its
+        queries at import may come before the models that the relationships name."""
+        links = []
         for i, (mapper, _part, _keys, _primary_key) in enumerate(self.entities):
             for relationship in mapper.relationships:
                 if relationship.direction is not MANYTOONE:
@@ -386,8 +393,8 @@ class RowSelect(Prepared):
                         pairs = tuple((list(mapper.local_table.columns).index(local),
                                        list(other.local_table.columns).index(remote))
                                       for local, remote in relationship.local_remote_pairs)
-                        self.links.append((i, relationship.key, j, pairs))
-        self._results: dict[Dialect, tuple[Any, ...]] = {}
+                        links.append((i, relationship.key, j, pairs))
+        return links
 
     def _processors(self, dialect: Dialect) -> tuple[Any, ...]:
         results = self._results.get(dialect)
