@@ -32,6 +32,9 @@ def create_app(config: Config | None = None, *, clock: Any = None, start_schedul
     from app.reports import metrics
 
     metrics.LIVE_MAX_AGE = cfg.report_max_age
+    from app import engine
+
+    engine.keep_workflows(cfg.engine_cache)
     app.extensions["onestop.db"] = db
 
     from app.api import bp as api_bp

@@ -176,7 +176,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     cfg = _config()
     db = Database(cfg.database_url)
+    from app import engine
     from app.notify.channels import load_channel
+
+    engine.keep_workflows(cfg.engine_cache)
 
     runner = TimerScheduler(db, poll_seconds=cfg.scheduler_poll_seconds, listen=True,
                             follow_test_clock=cfg.testing, channel=load_channel(cfg.sms_channel))

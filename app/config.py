@@ -60,6 +60,9 @@ class Config:
     #: unset, numbers that are slow to compute are kept in proportion to their cost and computed
     #: again in the background (docs/reports.md, "How fresh the numbers are")
     report_max_age: float | None = None
+    #: workflows each process keeps in memory after their step was stored, so that the case's next
+    #: step in the same process need not restore it from the stored state (0: always restore)
+    engine_cache: int = 256
 
     ENV_NAMES = {
         "database_url": "ONESTOP_DATABASE_URL",
@@ -76,6 +79,7 @@ class Config:
         "case_prefix": "ONESTOP_CASE_PREFIX",
         "sms_channel": "ONESTOP_SMS_CHANNEL",
         "report_max_age": "ONESTOP_REPORT_MAX_AGE",
+        "engine_cache": "ONESTOP_ENGINE_CACHE",
     }
 
     @classmethod
@@ -91,7 +95,7 @@ class Config:
             current = getattr(cls, f.name, None)
             if f.name in {"testing", "scheduler_in_process", "auto_deploy"}:
                 values[f.name] = _bool(raw)
-            elif f.name in {"token_max_age", "max_content_length"}:
+            elif f.name in {"token_max_age", "max_content_length", "engine_cache"}:
                 values[f.name] = _number(name, raw, int)
             elif f.name in {"scheduler_poll_seconds", "report_max_age"}:
                 values[f.name] = _number(name, raw, float)

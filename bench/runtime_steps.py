@@ -8,12 +8,18 @@ three alike:
 - engine: `app.engine.complete_task` on the stored state bytes (restore, step, dump), no database;
 - persisted: `app.tasks.service.complete_task` in its own `unit_of_work` (load the user and lock the
   case in one round trip, as the API does; load state, engine step, save, sync tasks/timers/events,
-  commit).
+  commit). The case's previous step was this process's, so the step goes on with the workflow that
+  step kept (`app.engine.keep`), as a case's next step in the same server process does;
+- persisted, restored: the same on cases of their own with nothing kept, so that every step restores
+  its workflow from the stored state (a step in another worker process than the case's last one,
+  or `ONESTOP_ENGINE_CACHE=0`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from common import BUNDLE, FORM_DATA, Result, World, complete_in_own_unit, intake, open_task_id, progress, summary
@@ -73,6 +79,17 @@ class EngineChain:
         return (time.perf_counter() - t0) * 1000
 
 
+@contextlib.contextmanager
+def nothing_kept() -> Iterator[None]:
+    """Steps in the block keep no workflow (those kept before stay kept)."""
+    capacity = engine.runtime.KEPT.capacity
+    engine.runtime.KEPT.capacity = 0
+    try:
+        yield
+    finally:
+        engine.runtime.KEPT.capacity = capacity
+
+
 def new_cases(world: World, count: int, process_id: str = LOOP) -> list[int]:
     """Create `count` cases through the service layer (one transaction); return their ids."""
     with world.db.unit_of_work() as s:
@@ -93,6 +110,7 @@ def run(world: World, *, cases: int, steps: int, warmup: int = 10) -> list[Resul
     progress(f"{world.kind}: raw vs persisted step ({cases} cases x {steps} steps)")
     spec = raw_spec()
     ids = new_cases(world, cases + 1)
+    cold_ids = new_cases(world, cases)
     # warm every cache (spec cache, SQLAlchemy statement cache, calendar) before measuring
     warm_id = ids.pop()
     warm_raw = raw_workflow(spec)
@@ -105,7 +123,8 @@ def run(world: World, *, cases: int, steps: int, warmup: int = 10) -> list[Resul
     raw: list[float] = []
     eng: list[float] = []
     persisted: list[float] = []
-    for case_id in ids:
+    restored: list[float] = []
+    for case_id, cold_id in zip(ids, cold_ids, strict=True):
         workflow = raw_workflow(spec)
         chain = EngineChain(*engine_inputs(world, case_id))
         for _ in range(steps):
@@ -113,7 +132,10 @@ def run(world: World, *, cases: int, steps: int, warmup: int = 10) -> list[Resul
             eng.append(chain.advance())
             task_id = open_task_id(world.db, case_id)
             persisted.append(complete_in_own_unit(world.db, world.mediator_id, task_id, FORM_DATA))
-    r, e, p = summary(raw), summary(eng), summary(persisted)
+            task_id = open_task_id(world.db, cold_id)
+            with nothing_kept():
+                restored.append(complete_in_own_unit(world.db, world.mediator_id, task_id, FORM_DATA))
+    r, e, p, c = summary(raw), summary(eng), summary(persisted), summary(restored)
     ratio = p["median"] / r["median"]
     return [
         Result("raw_step", "raw in-memory SpiffWorkflow step, median (p95)", r["median"], "ms", detail=r),
@@ -121,4 +143,7 @@ def run(world: World, *, cases: int, steps: int, warmup: int = 10) -> list[Resul
         Result("persisted_step", "persisted step via service layer, median (p95)", p["median"], "ms", detail=p),
         Result("persisted_ratio", "persisted / raw step (medians)", ratio, "x", "≤ 3×", ratio <= 3.0),
         Result("persisted_ratio_engine", "persisted / engine-only step (medians)", p["median"] / e["median"], "x"),
+        Result("restored_step", "persisted step, workflow restored from the stored state, median (p95)",
+               c["median"], "ms", detail=c),
+        Result("restored_ratio", "persisted, restored / raw step (medians)", c["median"] / r["median"], "x"),
     ]

@@ -586,6 +586,7 @@ def sync_case(session: Session, case: MediationCase, spec: LoadedSpec, step: eng
     from app.notify.service import notify_tasks_created
 
     set_columns(session, case.state, blob=step.state)
+    after_commit(session, functools.partial(engine.keep, spec.compiled, step))
     fields = _field_changes(case, step)
     now = at or clock.now()
     if case.updated_at != now:  # a case created now was inserted with it

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -98,6 +100,9 @@ class Step:
     #: the pending timers of the state the step started from (None: not a step from a stored state);
     #: equal to `timers` when the step left the case's timers as they were
     timers_before: tuple[Timer, ...] | None = None
+    #: the workflow `state` was dumped from, for `keep` once the state is stored (None: a step that
+    #: failed, or one that did not dump a state of its own)
+    workflow: Any = field(default=None, repr=False, compare=False)
 
 
 def _tasks_to_dict(converter: Any, workflow: Any) -> dict[str, Any]:
@@ -287,6 +292,65 @@ def load_state(compiled: CompiledSpec, state: bytes, functions: Functions | None
     workflow._onestop_pruned = {tuple(entry[:3]): list(entry[3:]) for entry in pruned}
     workflow._onestop_done_at_load = _finished_subprocesses(workflow)
     return workflow
+
+
+class _Kept:
+    """The workflows of the last steps whose state was stored, by that state (at most `capacity`,
+    the least recently stored forgotten first).
+
+    A step restores its workflow from the stored bytes: a fifth of the engine's time on a small
+    case, more on a large one. When this process stored those very bytes last, the workflow they
+    were dumped from is here instead and the step goes on with it. The stored bytes stay the truth:
+    a workflow is found only under the exact bytes the case holds (another process's step, a
+    migration, a rolled-back step all leave other bytes), it is taken out while a step uses it (a
+    failed step never puts it back), and it is put back only after its state was committed."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[bytes, tuple[CompiledSpec, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, compiled: CompiledSpec, state: bytes) -> Any:
+        """The workflow stored as `state` on `compiled`, removed from here; None when there is none."""
+        with self._lock:
+            entry = self._entries.pop(state, None)
+        if entry is None or entry[0] is not compiled:
+            return None
+        return entry[1]
+
+    def put(self, compiled: CompiledSpec, state: bytes, workflow: Any) -> None:
+        with self._lock:
+            if self.capacity <= 0:
+                return
+            self._entries[state] = (compiled, workflow)
+            self._entries.move_to_end(state)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def resize(self, capacity: int) -> None:
+        with self._lock:
+            self.capacity = capacity
+            while len(self._entries) > max(capacity, 0):
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: workflows a next step of their case may go on with (`keep`); 256 small cases are ~4 MB
+KEPT = _Kept(256)
+
+
+def keep(compiled: CompiledSpec, step: Step) -> None:
+    """Remember the workflow of `step` for the case's next step in this process: call it once the
+    step's state is committed (never for a step that may still roll back)."""
+    if step.workflow is not None and step.error is None:
+        KEPT.put(compiled, step.state, step.workflow)
+
+
+def keep_workflows(capacity: int) -> None:
+    """How many workflows `keep` holds (0: none, every step restores from the stored state)."""
+    KEPT.resize(capacity)
 
 
 def _error_from(exc: Exception) -> EngineError:
@@ -545,7 +609,8 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
         completed = False
         error = EngineError("the case's history is deeper than the engine can follow (a loop ran hundreds "
                             "of rounds); model the repeated part as a called process")
-    if state is None:
+    dumped = state is None
+    if dumped:
         _prune_finished_subprocesses(workflow)
         _prune_history(workflow)
         state = dump_state(workflow)
@@ -559,12 +624,19 @@ def _finish(workflow: Any, ran: list[str], error: EngineError | None = None, *,
         ran=tuple(ran),
         error=error,
         timers_before=getattr(workflow, "_onestop_timers_at_load", None),
+        workflow=workflow if dumped and error is None else None,
     )
 
 
 def _load_for_step(compiled: CompiledSpec, state: bytes, functions: Functions | None) -> Any:
-    """`load_state` for a step of a stored case: remembers the timers it waited for before the step."""
-    workflow = load_state(compiled, state, functions)
+    """`load_state` for a step of a stored case (or the workflow `keep` kept as that state, with this
+    step's script functions): remembers the timers it waited for before the step."""
+    workflow = KEPT.take(compiled, state)
+    if workflow is None:
+        workflow = load_state(compiled, state, functions)
+    else:
+        workflow.script_engine = make_script_engine(functions)
+        workflow._onestop_done_at_load = _finished_subprocesses(workflow)
     workflow._onestop_timers_at_load = _timers(workflow)
     return workflow
 

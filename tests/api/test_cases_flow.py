@@ -163,3 +163,44 @@ def test_open_tasks_from_the_session_keep_the_query_order(db):
             for i, due in ((5, None), (4, soon + timedelta(hours=1)), (3, None), (2, soon), (1, None))]
     with db.unit_of_work(write=False) as session:
         assert [row[0] for row in _open_task_rows_in_session(session, rows)] == [2, 4, 1, 3, 5]
+
+
+def test_a_step_goes_on_with_the_workflow_its_process_stored_last(api, database, org, monkeypatch):
+    """The workflow of a committed step is kept for the case's next step (no restore from the stored
+    bytes); a step whose transaction rolls back is not, and the next step restores the stored state."""
+    from app.cases.service import get_case
+    from app.engine import runtime
+    from app.org.service import load_user
+    from app.tasks.service import complete_task
+
+    restores: list[bytes] = []
+    load = runtime.load_state
+    monkeypatch.setattr(runtime, "load_state", lambda c, s, f=None: restores.append(s) or load(c, s, f))
+    deploy_two_step(api)
+    case_no = api.intake(process_id="two_step").get_json()["case_no"]
+    triage = api.get(f"/tasks?scope=all&case_no={case_no}", "admin").get_json()["items"][0]
+    restores.clear()
+    r = api.post(f"/tasks/{triage['id']}/complete", "mediator", json={"data": {"departments": ["hrss", "justice"]}})
+    assert r.status_code == 200, r.get_json()
+    assert restores == []  # the new case's workflow went on
+    hrss, justice = sorted(r.get_json()["open_tasks"], key=lambda t: t["department"])
+
+    def stored() -> bytes:
+        with database.unit_of_work(write=False) as s:
+            return get_case(s, case_no).state.blob
+
+    before = stored()
+    with pytest.raises(RuntimeError), database.unit_of_work() as s:
+        complete_task(s, load_user(s, org.users["hrss"].id), hrss["id"], {"opinion_item": {"text": "lost"}})
+        raise RuntimeError("the commit never happened")
+    assert stored() == before and restores == []
+
+    r = api.post(f"/tasks/{hrss['id']}/complete", "hrss", json={"data": {"opinion_item": {"text": "kept"}}})
+    assert r.status_code == 200, r.get_json()
+    assert restores == [before]  # the rolled-back step took the workflow; this one restored the bytes
+    restores.clear()
+    r = api.post(f"/tasks/{justice['id']}/complete", "justice", json={"data": {"opinion_item": {"text": "ok"}}})
+    assert r.status_code == 200 and restores == []
+    case = api.get(f"/cases/{case_no}", "mediator").get_json()
+    assert case["status"] == "closed"
+    assert "lost" not in str(case["timeline"]) and "kept" in str(case["timeline"])

@@ -424,3 +424,84 @@ def test_a_standard_loop_keeps_only_its_running_iteration() -> None:
         sizes.append(len(zlib.decompress(step.state)))
     assert sizes[-1] < sizes[4] + 3000
     assert engine.task_states(compiled, step.state)[step.ready[0].name].count("COMPLETED") == 60
+
+
+# --- workflows kept between steps -----------------------------------------------------------------
+
+
+@pytest.fixture
+def kept() -> Iterator[engine.runtime._Kept]:
+    """The process's kept workflows, empty for the test and emptied again after it."""
+    engine.runtime.KEPT.resize(0)
+    engine.runtime.KEPT.resize(8)
+    yield engine.runtime.KEPT
+    engine.runtime.KEPT.resize(0)
+    engine.runtime.KEPT.resize(256)
+
+
+def _outcome(step: engine.Step) -> tuple[Any, ...]:
+    """What a step says, without the ids of the task instances it created (new every time)."""
+    return ([(t.name, t.title, t.lane, t.data, t.due_at) for t in step.ready],
+            [(t.name, t.due_at) for t in step.timers], step.completed, step.variables, step.ran, step.events)
+
+
+def test_a_kept_workflow_goes_on_as_its_restored_state_would(case: engine.CompiledSpec, now: datetime,
+                                                             kept: engine.runtime._Kept,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    restores: list[bytes] = []
+    load = engine.runtime.load_state
+    monkeypatch.setattr(engine.runtime, "load_state", lambda c, s, f=None: restores.append(s) or load(c, s, f))
+
+    first = engine.start(case, {"amount": 21})
+    engine.keep(case, first)
+    assert len(kept) == 1
+    waiting = engine.complete_task(case, first.state, only_ready(first).id, {"note": "ok"})
+    assert restores == [] and waiting.workflow is first.workflow  # went on with the kept workflow
+    assert len(kept) == 0  # taken while the step uses it
+    restored = engine.complete_task(case, first.state, only_ready(first).id, {"note": "ok"})
+    assert restores == [first.state]
+    assert _outcome(waiting) == _outcome(restored)
+    assert decoded(engine.peek(case, waiting.state).state) == decoded(waiting.state)
+
+    engine.keep(case, waiting)
+    clock.advance(timedelta(hours=2))
+    restores.clear()
+    fired = engine.fire_due_timers(case, waiting.state)
+    assert restores == []
+    assert _outcome(fired) == _outcome(engine.fire_due_timers(case, waiting.state))
+    assert [t.name for t in fired.ready] == ["close"]
+
+
+def test_a_workflow_is_found_only_under_the_state_it_was_stored_as(case: engine.CompiledSpec,
+                                                                   kept: engine.runtime._Kept) -> None:
+    first = engine.start(case, {"amount": 1})
+    second = engine.complete_task(case, first.state, only_ready(first).id, {})
+    engine.keep(case, second)
+    # a step from other bytes (an older state, another process's step) restores them
+    again = engine.complete_task(case, first.state, only_ready(first).id, {})
+    assert again.workflow is not second.workflow and len(kept) == 1
+    # the same bytes on another compiled spec (a case migrated to another version) are not it
+    other = engine.compile_spec("case", {"case.bpmn": CASE}, {})
+    assert engine.fire_due_timers(other, second.state).workflow is not second.workflow
+    assert len(kept) == 0  # taken out, not used, not put back: the next step restores
+
+
+def test_a_failed_step_is_never_kept(kept: engine.runtime._Kept) -> None:
+    compiled = scripted("total = missing + 1")
+    step = engine.start(compiled, {"total": 1})
+    assert step.error is not None and step.workflow is None
+    engine.keep(compiled, step)
+    assert len(kept) == 0
+
+
+def test_keeping_is_bounded_and_can_be_turned_off(case: engine.CompiledSpec, kept: engine.runtime._Kept) -> None:
+    steps = [engine.start(case, {"amount": n}) for n in range(10)]
+    for step in steps:
+        engine.keep(case, step)
+    assert len(kept) == 8  # the least recently stored are forgotten first
+    assert engine.runtime.KEPT.take(case, steps[0].state) is None
+    assert engine.runtime.KEPT.take(case, steps[9].state) is steps[9].workflow
+    engine.keep_workflows(0)
+    assert len(kept) == 0
+    engine.keep(case, steps[5])
+    assert len(kept) == 0
