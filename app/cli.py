@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -187,6 +188,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runner.start()
+    gc.freeze()  # what it holds from now on is left out of the collector's full passes (see wsgi_server)
     print("scheduler running; Ctrl+C to stop", flush=True)
     stop.wait()
     runner.shutdown()
