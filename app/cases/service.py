@@ -27,6 +27,7 @@ from app.db import (
     after_commit,
     append_row,
     forget_reads_ahead,
+    new_row,
     select_rows,
     set_columns,
     upsert_into,
@@ -460,8 +461,8 @@ def _sync_tasks(session: Session, case: MediationCase, step: engine.Step,
         department = place.department
         # `department=` too: the row holds on to it, so an answer about the case finds its code in the
         # session (which keeps only weak references to what nothing else holds)
-        row = HumanTask(
-            case_id=case.id, engine_task_id=ready.id, name=ready.name, title=ready.title, lane=ready.lane,
+        row = new_row(
+            HumanTask, case_id=case.id, engine_task_id=ready.id, name=ready.name, title=ready.title, lane=ready.lane,
             role=place.role, department_id=department.id if department else None, department=department,
             org_unit_id=place.org_unit.id, assignee_id=_assignee_of(session, ready), form=ready.form,
             ui_form=ready.ui_form, due_at=ready.due_at, status=TaskStatus.open, created_at=now,
