@@ -180,7 +180,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from app import engine
     from app.notify.channels import load_channel
 
-    engine.keep_workflows(cfg.engine_cache)
+    # the next step of a case whose timer fired here is a person's, in a web worker: keeping its
+    # workflow here would only hold memory
+    engine.keep_workflows(0)
 
     runner = TimerScheduler(db, poll_seconds=cfg.scheduler_poll_seconds, listen=True,
                             follow_test_clock=cfg.testing, channel=load_channel(cfg.sms_channel))

@@ -60,8 +60,9 @@ class Config:
     #: unset, numbers that are slow to compute are kept in proportion to their cost and computed
     #: again in the background (docs/reports.md, "How fresh the numbers are")
     report_max_age: float | None = None
-    #: workflows each process keeps in memory after their step was stored, so that the case's next
-    #: step in the same process need not restore it from the stored state (0: always restore)
+    #: workflows each web process keeps in memory after their step was stored, so that the case's next
+    #: step in the same process need not restore it from the stored state (0: always restore;
+    #: `onestop scheduler` keeps none)
     engine_cache: int = 256
 
     ENV_NAMES = {
