@@ -63,7 +63,7 @@ class Config:
     #: workflows each web process keeps in memory after their step was stored, so that the case's next
     #: step in the same process need not restore it from the stored state (0: always restore;
     #: `onestop scheduler` keeps none)
-    engine_cache: int = 256
+    engine_cache: int = 64
 
     ENV_NAMES = {
         "database_url": "ONESTOP_DATABASE_URL",

@@ -12,7 +12,7 @@ def test_numbers_are_read_and_bad_ones_named():
     cfg = Config.from_env({"ONESTOP_REPORT_MAX_AGE": "60", "ONESTOP_TOKEN_MAX_AGE": "3600",
                            "ONESTOP_ENGINE_CACHE": "0"})
     assert (cfg.report_max_age, cfg.token_max_age, cfg.engine_cache) == (60.0, 3600, 0)
-    assert Config.from_env({}).engine_cache == 256
+    assert Config.from_env({}).engine_cache == 64
     for name, raw in (("ONESTOP_REPORT_MAX_AGE", "a minute"), ("ONESTOP_REPORT_MAX_AGE", "-1"),
                       ("ONESTOP_TOKEN_MAX_AGE", "1.5"), ("ONESTOP_SCHEDULER_POLL_SECONDS", ""),
                       ("ONESTOP_ENGINE_CACHE", "many")):

@@ -337,8 +337,9 @@ class _Kept:
         return len(self._entries)
 
 
-#: workflows a next step of their case may go on with (`keep`); 256 small cases are ~4 MB
-KEPT = _Kept(256)
+#: workflows a next step of their case may go on with (`keep`): a mediation case's workflow takes
+#: 125 KB of memory (the demo's median; 250 KB with five departments), so 64 of them ~8-16 MB
+KEPT = _Kept(64)
 
 
 def keep(compiled: CompiledSpec, step: Step) -> None:

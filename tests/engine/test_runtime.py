@@ -436,7 +436,7 @@ def kept() -> Iterator[engine.runtime._Kept]:
     engine.runtime.KEPT.resize(8)
     yield engine.runtime.KEPT
     engine.runtime.KEPT.resize(0)
-    engine.runtime.KEPT.resize(256)
+    engine.runtime.KEPT.resize(64)
 
 
 def _outcome(step: engine.Step) -> tuple[Any, ...]:
