@@ -505,3 +505,16 @@ def test_keeping_is_bounded_and_can_be_turned_off(case: engine.CompiledSpec, kep
     assert len(kept) == 0
     engine.keep(case, steps[5])
     assert len(kept) == 0
+
+
+def test_a_large_state_is_packed_fast_and_a_small_one_small(case: engine.CompiledSpec) -> None:
+    """zlib's header says the level: a state past 16 KB of JSON is packed at level 1 (a third of level
+    6's time for a mediation case's state), a small one at level 6 (under ~2 KB PostgreSQL keeps it
+    in its row); both read back the same."""
+    small = engine.start(case, {"amount": 1})
+    assert small.state[:2] == b"\x78\x9c"
+    notes = [f"第{i}次调解记录：双方当面协商，约定分期付款。" for i in range(400)]
+    large = engine.start(case, {"amount": 1, "notes": notes})
+    assert len(zlib.decompress(large.state)) > engine.runtime._PACK_FAST_ABOVE
+    assert large.state[:2] == b"\x78\x01"
+    assert engine.peek(case, large.state).variables["notes"] == notes
