@@ -808,7 +808,8 @@ def after_commit(session: Session, hook: AfterCommit) -> None:
     """Run `hook` once the session's unit of work has committed (never if it rolls back)."""
     hooks = session.info.get("after_commit")
     if hooks is None:
-        # a session opened outside unit_of_work (tests, scripts): run at once after flush
+        # a session opened outside unit_of_work runs none: they wait in its info and go with it (the
+        # app writes only in a unit of work; a kept workflow or a cache stamp is never wrong for it)
         hooks = session.info.setdefault("after_commit", [])
     if hook not in hooks:
         hooks.append(hook)
