@@ -297,10 +297,16 @@ def load_state(compiled: CompiledSpec, state: bytes, functions: Functions | None
     if version in MIGRATIONS:
         MIGRATIONS[version](dct)
     workflow = _REGISTRY.restore(dct, spec=compiled.spec, subprocess_specs=compiled.subprocess_specs)
-    workflow.script_engine = make_script_engine(functions)
     workflow._onestop_pruned = {tuple(entry[:3]): list(entry[3:]) for entry in pruned}
-    workflow._onestop_done_at_load = _finished_subprocesses(workflow)
+    _loaded(workflow, functions)
     return workflow
+
+
+def _loaded(workflow: Any, functions: Functions | None) -> None:
+    """What a workflow gets at every load, restored or kept (`_load_for_step`): this step's script
+    engine and functions, and the subprocesses already done (`_prune_finished_subprocesses`)."""
+    workflow.script_engine = make_script_engine(functions)
+    workflow._onestop_done_at_load = _finished_subprocesses(workflow)
 
 
 class _Kept:
@@ -645,8 +651,7 @@ def _load_for_step(compiled: CompiledSpec, state: bytes, functions: Functions | 
     if workflow is None:
         workflow = load_state(compiled, state, functions)
     else:
-        workflow.script_engine = make_script_engine(functions)
-        workflow._onestop_done_at_load = _finished_subprocesses(workflow)
+        _loaded(workflow, functions)
     workflow._onestop_timers_at_load = _timers(workflow)
     return workflow
 
